@@ -2,5 +2,6 @@
 
 from interpbook.models.basic import MLP, Linear, accuracy
 from interpbook.models.cnn import SmallCNN
+from interpbook.models.recurrent import DTNet
 
-__all__ = ["MLP", "Linear", "SmallCNN", "accuracy"]
+__all__ = ["DTNet", "MLP", "Linear", "SmallCNN", "accuracy"]
