@@ -35,6 +35,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[book,dev,peers]"
+	# the official loaders of the Part VI datasets; --no-deps: their metadata asks for torchvision, never imported
+	$(PY) -m pip install -q --no-deps -c constraints.txt easy-to-hard-data==1.0.0
 	@touch $@
 
 setup: $(STAMP) ## create or update the virtual environment (idempotent)
@@ -65,7 +67,7 @@ sync: $(STAMP) ## pair the notebook sources with .ipynb files for Jupyter (jupyt
 	$(VENV)/bin/jupytext --sync notebooks/*/*.py
 
 lint: $(STAMP) ## ruff on the package, tests, notebooks and tools
-	$(VENV)/bin/ruff check src tests notebooks tools
+	$(VENV)/bin/ruff check src tests notebooks tools benchmarks
 
 clean: ## remove everything generated (build/); keeps the virtual environment
 	rm -rf build

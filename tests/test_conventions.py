@@ -74,3 +74,13 @@ def test_environment_yml_mirrors_pyproject():
 
 def test_constraints_pin_torch():
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text().split()
+
+
+def test_no_control_characters_in_sources():
+    """A stray escape ("\\a" in a non-raw string) turns '\\alpha' into a bell character: catch it in every source."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.py", "*.md", "*.yml", "*.bib"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    bad = [f"{name}:{i}" for name in files if (ROOT / name).is_file()
+           for i, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), 1)
+           if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", line)]
+    assert not bad, f"control characters (e.g. a bell from '\\a') in: {', '.join(bad[:10])}"
