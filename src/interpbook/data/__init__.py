@@ -1,5 +1,9 @@
-"""Datasets that load offline: procedural generators and data shipped inside PyPI wheels."""
+"""Datasets that load offline: procedural generators and data shipped inside PyPI wheels.
+
+Chess puzzles live in :mod:`interpbook.data.chess_puzzles` (it imports the ``chess`` package)."""
 
 from interpbook.data.images import ImageSplit, digits
+from interpbook.data.language import SynthLanguage, subsequence_task, unigram_entropy
+from interpbook.data.reasoning import mazes, prefix_sums
 
-__all__ = ["ImageSplit", "digits"]
+__all__ = ["ImageSplit", "SynthLanguage", "digits", "mazes", "prefix_sums", "subsequence_task", "unigram_entropy"]
