@@ -179,10 +179,10 @@ def test_blockwise_correlation_equals_direct():
     b[:, 2] = 0.5 * a[:, 4] + 0.1 * b[:, 2]
     a[:, 7] = 0.0  # zero variance: undefined correlation
     direct = torch.corrcoef(torch.cat([a, b], 1).t())[:13, 13:]
-    blocked = correlation_matrix(a, b, block=4, chunk=77)
+    blocked = correlation_matrix(a, b, block_size=4, chunk=77)
     assert torch.equal(blocked.isnan(), direct.isnan())
     torch.testing.assert_close(blocked.nan_to_num(), direct.nan_to_num(), atol=ATOL, rtol=0)
-    values, indices = max_correlation(a, b, block=2, chunk=64)
+    values, indices = max_correlation(a, b, block_size=2, chunk=64)
     ref = direct.nan_to_num(nan=-torch.inf).max(0)
     torch.testing.assert_close(values, ref.values, atol=ATOL, rtol=0)
     assert torch.equal(indices, ref.indices) and indices[2] == 4 and (indices != 7).all()
@@ -210,7 +210,7 @@ def test_pairing_recovers_a_permutation():
     a = _sparse_acts(t, m, 0)
     perm = torch.randperm(m, generator=torch.Generator().manual_seed(2))
     b = a[:, perm] + 0.3 * _sparse_acts(t, m, 3)  # B's feature j is A's feature perm[j], noisily
-    pairs = pair_features(a, b, block=16, chunk=1000)
+    pairs = pair_features(a, b, block_size=16, chunk=1000)
     assert len(pairs) == m and torch.equal(pairs.a, perm[pairs.b])
     assert pairs.mean_corr > 0.8 and pairs.mean_max_corr == pytest.approx(pairs.mean_corr)
     shuffled = pair_features(a, _sparse_acts(t, m, 4))  # independent activations: nothing survives 0.1
@@ -324,3 +324,51 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(out.x_hat.cpu(), ref.x_hat, atol=ATOL, rtol=1e-4)
     train_sae(sae, x.cuda(), epochs=2, batch_size=16)
     torch.testing.assert_close(sae.W_dec.norm(dim=1).cpu(), torch.ones(80), atol=ATOL, rtol=0)
+
+
+# --- universality (Lan et al.'s per-layer pipeline) ---------------------------------------------------------
+
+
+def test_paired_similarity_separates_a_true_pairing_from_its_shuffles():
+    from interpbook.sae.universality import paired_similarity
+
+    g = torch.Generator().manual_seed(0)
+    dec_a = torch.randn(120, 8, generator=g)
+    dec_b = dec_a @ torch.randn(8, 12, generator=g) + 0.1 * torch.randn(120, 12, generator=g)  # linear image
+    res = paired_similarity(dec_a, dec_b, n_shuffles=50, generator=torch.Generator().manual_seed(1))
+    assert res.n_pairs == 120 and res.svcca.exceeds(0.99) and res.rsa.exceeds(0.99)
+    assert res.svcca.observed > 0.9 and abs(res.rsa.null_mean) < 0.05
+    # unit-norm rows: total variance ~ n >> 1, so the official component rule keeps 1 direction only
+    unit = dec_a / dec_a.norm(dim=1, keepdim=True)
+    assert float((unit - unit.mean(0)).square().sum()) > 1 / 0.99
+    rotation = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0].float()
+    rotated = paired_similarity(unit, unit @ rotation, n_shuffles=2)
+    assert rotated.svcca_official_rule == pytest.approx(1.0)  # the one pair of top components: identical scores
+    noisy = paired_similarity(unit, unit + 0.3 * torch.randn(120, 8, generator=g), n_shuffles=2)
+    assert noisy.svcca_official_rule != pytest.approx(noisy.svcca.observed)  # k = 1 vs the 99 % rule
+
+
+def test_layer_universality_pairs_a_permuted_dictionary():
+    from interpbook.sae.universality import layer_universality
+
+    t, m = 3000, 40
+    a = _sparse_acts(t, m, 0)
+    perm = torch.randperm(m, generator=torch.Generator().manual_seed(2))
+    b = a[:, perm] + 0.2 * _sparse_acts(t, m, 3)
+    dec_a = torch.randn(m, 6, generator=torch.Generator().manual_seed(4))
+    res = layer_universality(a, b, dec_a, dec_a[perm], n_shuffles=50, generator=torch.Generator().manual_seed(5))
+    assert len(res.pairs) == m and res.svcca.observed == pytest.approx(1.0) and res.rsa.observed == pytest.approx(1.0)
+    assert res.svcca.p_value_uncorrected == 0.0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: __import__("interpbook.sae.universality", fromlist=["x"]).paired_similarity(
+        torch.randn(5, 2), torch.randn(6, 2)), "same n pairs"),
+    (lambda: __import__("interpbook.sae.universality", fromlist=["x"]).paired_similarity(
+        torch.randn(3, 2), torch.randn(3, 2)), "at least 4 pairs"),
+    (lambda: __import__("interpbook.sae.universality", fromlist=["x"]).residual_activations(
+        None, torch.zeros(2, 3, dtype=torch.long), [0], skip_first=3), "skip_first"),
+])
+def test_universality_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -4,6 +4,8 @@
   Monosemanticity), its loss for :func:`interpbook.train.fit`, training, feature activations and metrics.
 - :mod:`interpbook.sae.pairing`: max-correlation pairing of two SAEs' features with the filters of Lan et al.
   (2024), and the paired decoder matrices that SVCCA / RSA compare.
+- :mod:`interpbook.sae.universality`: the per-layer-pair pipeline of Lan et al. (residual activations, pairing,
+  SVCCA and RSA of the paired decoders against row-shuffle nulls).
 """
 
 from interpbook.sae.autoencoder import (

@@ -9,7 +9,9 @@ activations correlate best with it::
     i*(j) = argmax_i C_ij     # many-to-one: several B features may pick the same A feature
 
 (the official pipeline's direction, ``batched_correlation``: "use the list with the smaller number of features"
-as B). ``C`` is never held whole: it is built in blocks of B's columns, each block summed over chunks of rows.
+as B). ``C`` is never held whole: :func:`max_correlation` (one implementation, in
+:mod:`interpbook.similarity.matching`, re-exported here) builds it in blocks of B's columns, each block summed
+over chunks of rows.
 The official code (``wlg1/univ_feat_geom``, ``run_pipeline/run_expm_fns.py``) then filters the pairs, in order:
 
 1. *tokens* (optional): with the top-``m`` (5) activating tokens of each feature, drop a pair if either
@@ -38,97 +40,29 @@ import torch
 from torch import Tensor
 
 from interpbook.sae.autoencoder import SparseAutoencoder
+from interpbook.similarity.matching import correlation_blocks, max_correlation
 
 DEDUPES = ("first", "best", None)
 # run_expm_fns.py's junk_words, as decoded strings; map them to token ids for `junk_tokens`
 OFFICIAL_JUNK_STRINGS = (".", "\\n", "\n", "", " ", "-", ",", "!", "?", "<|endoftext|>", "<bos>", "|bos|", "<pad>")
 
 
-def _check_pair(acts_a: Tensor, acts_b: Tensor) -> None:
-    if acts_a.dim() != 2 or acts_b.dim() != 2:
-        raise ValueError(f"activations must be [T, features] matrices, got {tuple(acts_a.shape)} and "
-                         f"{tuple(acts_b.shape)}")
-    if len(acts_a) != len(acts_b):
-        raise ValueError(f"activations must cover the same tokens: {len(acts_a)} rows for A, {len(acts_b)} for B")
-    if len(acts_a) < 2:
-        raise ValueError(f"correlations need at least 2 tokens, got {len(acts_a)}")
-
-
-def _column_stats(acts: Tensor, chunk: int, device) -> tuple[Tensor, Tensor]:
-    """Column means and population standard deviations, accumulated in float64 over row chunks."""
-    n = len(acts)
-    mean = torch.zeros(acts.shape[1], dtype=torch.float64, device=device)
-    for i in range(0, n, chunk):
-        mean += acts[i:i + chunk].to(device, torch.float64).sum(0)
-    mean /= n
-    var = torch.zeros_like(mean)
-    for i in range(0, n, chunk):
-        var += (acts[i:i + chunk].to(device, torch.float64) - mean).pow(2).sum(0)
-    return mean, (var / n).sqrt()
-
-
-def _correlation_blocks(acts_a: Tensor, acts_b: Tensor, block: int, chunk: int, device):
-    """Yield ``(columns of B, C[:, columns] [m_A, len(columns)])``; zero-variance columns give correlation 0."""
-    _check_pair(acts_a, acts_b)
-    if block < 1 or chunk < 1:
-        raise ValueError(f"block and chunk must be >= 1, got block={block}, chunk={chunk}")
-    device = torch.device(device) if device is not None else acts_a.device
-    mean_a, std_a = _column_stats(acts_a, chunk, device)
-    mean_b, std_b = _column_stats(acts_b, chunk, device)
-    inv_a = torch.where(std_a > 0, 1 / std_a, torch.zeros_like(std_a)).float()  # [m_A]
-    inv_b = torch.where(std_b > 0, 1 / std_b, torch.zeros_like(std_b)).float()
-    mean_a, mean_b = mean_a.float(), mean_b.float()
-    n = len(acts_a)
-    for start in range(0, acts_b.shape[1], block):
-        cols = slice(start, min(start + block, acts_b.shape[1]))
-        acc = torch.zeros(acts_a.shape[1], cols.stop - start, device=device)  # [m_A, block]
-        for i in range(0, n, chunk):
-            za = (acts_a[i:i + chunk].to(device, torch.float32) - mean_a) * inv_a  # [chunk, m_A]
-            zb = (acts_b[i:i + chunk, cols].to(device, torch.float32) - mean_b[cols]) * inv_b[cols]
-            acc += za.t() @ zb
-        yield cols, acc / n, std_a > 0, std_b[cols] > 0
-
-
-def correlation_matrix(acts_a: Tensor, acts_b: Tensor, *, block: int = 1024, chunk: int = 16384,
+def correlation_matrix(acts_a: Tensor, acts_b: Tensor, *, block_size: int = 1024, chunk: int = 16384,
                        device=None) -> Tensor:
     """Pearson correlations ``C [m_A, m_B]`` between the columns of ``acts_a [T, m_A]`` and ``acts_b [T, m_B]``.
 
-    Computed blockwise like :func:`max_correlation` (for small dictionaries, figures and tests). Entries of a
-    zero-variance column are ``nan``.
+    Streamed like :func:`max_correlation` (for small dictionaries, figures and tests). Entries of a
+    zero-variance column are ``nan`` (:func:`interpbook.similarity.correlation_matrix` raises instead).
     """
     parts = []
-    for _, c, live_a, live_b in _correlation_blocks(acts_a, acts_b, block, chunk, device):
+    for _, c, live_a, live_b in correlation_blocks(acts_a, acts_b, block_size=block_size, chunk=chunk,
+                                                   device=device):
         parts.append(torch.where(live_a[:, None] & live_b[None, :], c, torch.full_like(c, torch.nan)))
     return torch.cat(parts, dim=1)
 
 
-def max_correlation(acts_a: Tensor, acts_b: Tensor, *, block: int = 1024, chunk: int = 16384,
-                    device=None) -> tuple[Tensor, Tensor]:
-    """For every feature ``j`` of B, the best-correlated feature of A and that correlation.
-
-    Args:
-        acts_a, acts_b: feature activations ``[T, m_A]`` and ``[T, m_B]`` on the same T tokens (any device;
-            chunks are moved to ``device``, default that of ``acts_a``).
-        block: columns of B per block; the largest temporary is ``[m_A, block]`` plus ``[chunk, m_A]``.
-        chunk: rows (tokens) per step.
-
-    Returns:
-        ``(values [m_B], indices [m_B])`` on ``device``: ``values[j] = max_i C_ij`` and ``indices[j]`` the
-        maximising live A feature. A zero-variance B feature gets ``nan`` and index ``-1``.
-    """
-    values, indices = [], []
-    for _, c, live_a, live_b in _correlation_blocks(acts_a, acts_b, block, chunk, device):
-        if not bool(live_a.any()):
-            raise ValueError("every feature of A has zero variance on these tokens; nothing to pair with")
-        c = c.masked_fill(~live_a[:, None], -torch.inf)  # a dead A feature is never chosen
-        v, i = c.max(0)
-        values.append(v.masked_fill(~live_b, torch.nan))
-        indices.append(i.masked_fill(~live_b, -1))
-    return torch.cat(values), torch.cat(indices)
-
-
 def top_tokens(acts: Tensor, tokens: Tensor, m: int = 5, *, features: Tensor | None = None,
-               block: int = 1024) -> Tensor:
+               block_size: int = 1024) -> Tensor:
     """Token ids at the ``m`` highest activations of each feature: ``[n_features, m]`` (``features`` or all).
 
     ``tokens [T]`` holds the token id of every row of ``acts [T, n]``. Ties (e.g. a feature that fires on fewer
@@ -140,8 +74,8 @@ def top_tokens(acts: Tensor, tokens: Tensor, m: int = 5, *, features: Tensor | N
         raise ValueError(f"m must lie in [1, T={len(acts)}], got {m}")
     features = torch.arange(acts.shape[1], device=acts.device) if features is None else features.to(acts.device)
     out = []
-    for start in range(0, len(features), block):
-        rows = acts[:, features[start:start + block]].topk(m, dim=0).indices  # [m, block]
+    for start in range(0, len(features), block_size):
+        rows = acts[:, features[start:start + block_size]].topk(m, dim=0).indices  # [m, block]
         out.append(tokens[rows.to(tokens.device)].t())
     return torch.cat(out) if out else tokens.new_zeros(0, m)
 
@@ -170,7 +104,7 @@ class FeaturePairs:
 
 
 def pair_features(acts_a: Tensor, acts_b: Tensor, *, tokens: Tensor | None = None, junk_tokens=(), top_m: int = 5,
-                  dedupe: str | None = "first", min_corr: float = 0.1, block: int = 1024, chunk: int = 16384,
+                  dedupe: str | None = "first", min_corr: float = 0.1, block_size: int = 1024, chunk: int = 16384,
                   device=None) -> FeaturePairs:
     """Pair every feature of B with its max-correlation feature of A, then filter as the official pipeline does.
 
@@ -181,7 +115,7 @@ def pair_features(acts_a: Tensor, acts_b: Tensor, *, tokens: Tensor | None = Non
         junk_tokens: ids that disqualify a feature when among its top-``top_m`` tokens.
         dedupe: ``"first"`` (official one-to-one), ``"best"``, or ``None`` (keep many-to-one pairs).
         min_corr: keep pairs with correlation strictly above it (official: 0.1).
-        block, chunk, device: as in :func:`max_correlation`.
+        block_size, chunk, device: as in :func:`max_correlation`.
 
     Returns:
         :class:`FeaturePairs` on ``device``; ``counts`` records the pairs left after each stage
@@ -189,13 +123,13 @@ def pair_features(acts_a: Tensor, acts_b: Tensor, *, tokens: Tensor | None = Non
     """
     if dedupe not in DEDUPES:
         raise ValueError(f"unknown dedupe {dedupe!r}; allowed: first, best, None")
-    values, indices = max_correlation(acts_a, acts_b, block=block, chunk=chunk, device=device)
+    values, indices = max_correlation(acts_a, acts_b, block_size=block_size, chunk=chunk, device=device)
     b = torch.nonzero(indices >= 0).flatten()  # [n] live B features
     a, corr = indices[b], values[b]
     counts = {"live": len(b)}
     if tokens is not None:
-        tok_a = top_tokens(acts_a, tokens, top_m, features=a.cpu(), block=block).to(a.device)  # [n, top_m]
-        tok_b = top_tokens(acts_b, tokens, top_m, features=b.cpu(), block=block).to(a.device)
+        tok_a = top_tokens(acts_a, tokens, top_m, features=a.cpu(), block_size=block_size).to(a.device)  # [n, top_m]
+        tok_b = top_tokens(acts_b, tokens, top_m, features=b.cpu(), block_size=block_size).to(a.device)
         junk = torch.as_tensor(list(junk_tokens), dtype=tok_a.dtype, device=a.device)
         clean = ~(torch.isin(tok_a, junk).any(1) | torch.isin(tok_b, junk).any(1))
         shared = (tok_a[:, :, None] == tok_b[:, None, :]).flatten(1).any(1)

@@ -13,8 +13,27 @@ float64, such as Apple's MPS, move the activations to the CPU first).
 - :mod:`interpbook.similarity.rsa`: RDMs (correlation, cosine, Euclidean), RSA by Spearman or Pearson.
 - :mod:`interpbook.similarity.nulls`: permutation and resampling nulls, scored in batches.
 - :mod:`interpbook.similarity.matching`: unit matching by activation correlation (Hungarian, many-to-one).
+- :mod:`interpbook.similarity.alignment`: MLP surgery for basis questions: compensated rotations of a hidden
+  layer, permutation alignment by activation matching, linear interpolation and loss barriers (LMC), basis
+  correlation (matched units vs the best rotation), shared frozen early layers.
 """
 
+from interpbook.similarity.alignment import (
+    BasisCorrelation,
+    InterpolationCurve,
+    activation_matching,
+    basis_correlation,
+    hidden_activations,
+    interpolate,
+    interpolation_curve,
+    loss_barrier,
+    mlp_layers,
+    permute_hidden,
+    replace_activations,
+    rotate_hidden,
+    rotation_by_angle,
+    share_early_layers,
+)
 from interpbook.similarity.cca import (
     canonical_correlations,
     cca_similarity,
@@ -42,6 +61,9 @@ from interpbook.similarity.procrustes import orthogonal_procrustes, procrustes_d
 from interpbook.similarity.rsa import compare_rdms, pearson, rank, rdm, rsa, spearman, upper_triangle
 
 __all__ = [
+    "BasisCorrelation", "InterpolationCurve", "activation_matching", "basis_correlation", "hidden_activations",
+    "interpolate", "interpolation_curve", "loss_barrier", "mlp_layers", "permute_hidden", "replace_activations",
+    "rotate_hidden", "rotation_by_angle", "share_early_layers",
     "MinibatchCKA", "NullResult", "UnitMatching", "canonical_correlations", "cca_similarity", "center_gram",
     "compare_rdms", "correlation_matrix", "gram_linear", "gram_rbf", "hsic", "kernel_cka", "linear_cka",
     "linear_hsic", "match_units", "max_correlation", "minibatch_cka", "n_components", "null_summary",

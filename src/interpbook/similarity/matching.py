@@ -12,10 +12,13 @@ Two ways to turn ``C`` into a matching:
   total correlation; ``rho_match`` = the mean matched correlation (Li et al., 2016; Brown et al., 2023).
 * many-to-one (``max``): every unit of ``y`` takes its best-correlated unit of ``x``, as in the official
   code of Lan et al. (2024) (``batched_correlation``), which never stores ``C`` when ``d`` is in the tens of
-  thousands: :func:`max_correlation` streams over blocks of ``y``'s columns.
+  thousands: :func:`max_correlation` streams over blocks of ``y``'s columns and chunks of rows
+  (:func:`correlation_blocks`); :mod:`interpbook.sae.pairing` builds the SAE feature pairing on it.
 
-Constant units (dead neurons, SAE latents that never fire) have no correlation; they raise an error
-naming how many there are, so that the caller drops them explicitly.
+Constant units (dead neurons, SAE latents that never fire) have no correlation. :func:`correlation_matrix`
+and :func:`match_units` raise an error naming how many there are, so that the caller drops them explicitly;
+:func:`max_correlation` never chooses a dead unit of ``x`` and leaves a dead unit of ``y`` unpaired
+(``nan``, index ``-1``), as SAE dictionaries routinely hold latents that never fire.
 """
 
 from __future__ import annotations
@@ -61,27 +64,96 @@ def correlation_matrix(x: Tensor, y: Tensor, *, dtype: torch.dtype | None = None
     return zscore(x, "x").mT @ zscore(y, "y") / x.shape[0]
 
 
-def max_correlation(x: Tensor, y: Tensor, *, block_size: int = 1024,
+def _check_tokens_pair(x: Tensor, y: Tensor) -> None:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.dim() != 2 or y.dim() != 2:
+        raise ValueError(f"activations must be [T, features] matrices, got {tuple(getattr(x, 'shape', ()))} and "
+                         f"{tuple(getattr(y, 'shape', ()))}")
+    if len(x) != len(y):
+        raise ValueError(f"activations must cover the same tokens: {len(x)} rows for A, {len(y)} for B")
+    if len(x) < 2:
+        raise ValueError(f"correlations need at least 2 tokens, got {len(x)}")
+
+
+def _column_stats(acts: Tensor, chunk: int, device) -> tuple[Tensor, Tensor]:
+    """Column means and population standard deviations, accumulated in float64 over row chunks."""
+    n = len(acts)
+    mean = torch.zeros(acts.shape[1], dtype=torch.float64, device=device)
+    for i in range(0, n, chunk):
+        mean += acts[i:i + chunk].to(device, torch.float64).sum(0)
+    mean /= n
+    var = torch.zeros_like(mean)
+    for i in range(0, n, chunk):
+        var += (acts[i:i + chunk].to(device, torch.float64) - mean).pow(2).sum(0)
+    return mean, (var / n).sqrt()
+
+
+def correlation_blocks(x: Tensor, y: Tensor, *, block_size: int = 1024, chunk: int = 16384, device=None,
+                       dtype: torch.dtype | None = None):
+    """Stream the correlation matrix of ``x [T, d_x]`` and ``y [T, d_y]`` in blocks of ``y``'s columns.
+
+    Yields ``(columns, C[:, columns] [d_x, len(columns)], live_x [d_x], live_y [len(columns)])``, where ``live``
+    marks columns with non-zero variance (the entries of a constant column are 0, not a correlation). Rows are
+    read ``chunk`` at a time and moved to ``device`` (default: ``x``'s), so ``x`` and ``y`` may stay on the CPU
+    while the products run on an accelerator; means and variances accumulate in float64, the products in
+    ``dtype`` (default: the inputs' floating dtype, at least float32).
+    """
+    _check_tokens_pair(x, y)
+    for name, value in (("block_size", block_size), ("chunk", chunk)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    device = torch.device(device) if device is not None else x.device
+    if dtype is None:
+        dtype = torch.promote_types(x.dtype, y.dtype)
+        if not dtype.is_floating_point or dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # correlations accumulate over T: at least float32
+    mean_x, std_x = _column_stats(x, chunk, device)
+    mean_y, std_y = _column_stats(y, chunk, device)
+    inv_x = torch.where(std_x > 0, 1 / std_x, torch.zeros_like(std_x)).to(dtype)  # [d_x]
+    inv_y = torch.where(std_y > 0, 1 / std_y, torch.zeros_like(std_y)).to(dtype)
+    mean_x, mean_y = mean_x.to(dtype), mean_y.to(dtype)
+    n = len(x)
+    for start in range(0, y.shape[1], block_size):
+        cols = slice(start, min(start + block_size, y.shape[1]))
+        acc = torch.zeros(x.shape[1], cols.stop - start, device=device, dtype=dtype)  # [d_x, block]
+        for i in range(0, n, chunk):
+            zx = (x[i:i + chunk].to(device, dtype) - mean_x) * inv_x  # [chunk, d_x]
+            zy = (y[i:i + chunk, cols].to(device, dtype) - mean_y[cols]) * inv_y[cols]
+            acc += zx.t() @ zy
+        yield cols, acc / n, std_x > 0, std_y[cols] > 0
+
+
+def max_correlation(x: Tensor, y: Tensor, *, block_size: int = 1024, chunk: int = 16384, device=None,
                     dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
     """For every column ``j`` of ``y``, the best-correlated column of ``x``, without storing ``[d_x, d_y]``.
 
+    The many-to-one matching of Lan et al. (2024) (``batched_correlation``; put the smaller dictionary in ``y``).
+
     Args:
-        x: ``[n, d_x]``; y: ``[n, d_y]`` (e.g. SAE latent activations of two models on the same tokens).
-        block_size: columns of ``y`` correlated per step (memory ``d_x * block_size``).
-        dtype: compute dtype (default: the inputs', at least float32).
+        x, y: activations ``[T, d_x]`` and ``[T, d_y]`` of the same T examples (e.g. two SAEs' feature
+            activations on the same tokens), on any device.
+        block_size: columns of ``y`` per block; the largest temporaries are ``[d_x, block_size]`` and
+            ``[chunk, d_x]``.
+        chunk: rows (examples) per step.
+        device: where to compute (default: ``x``'s device).
+        dtype: compute dtype of the products (default: the inputs', at least float32).
 
     Returns:
-        ``(values, indices)``, both ``[d_y]``: ``values[j] = max_i C_ij`` and ``indices[j] = argmax_i C_ij``.
+        ``(values [d_y], indices [d_y])`` on ``device``: ``values[j] = max_i C_ij`` and ``indices[j]`` the
+        maximising non-constant column of ``x``. A constant column of ``x`` (a dead unit) is never chosen; a
+        constant column ``j`` of ``y`` gets ``values[j] = nan`` and ``indices[j] = -1``. Unlike
+        :func:`correlation_matrix`, which raises on dead units, the pairing pipeline can thus run on SAE
+        latents that never fire without dropping them first.
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
-    x, y = _unbatched_pair(x, y, dtype)
-    zx, zy, n = zscore(x, "x"), zscore(y, "y"), x.shape[0]
     values, indices = [], []
-    for start in range(0, zy.shape[1], block_size):
-        best = (zx.mT @ zy[:, start:start + block_size] / n).max(dim=0)
-        values.append(best.values)
-        indices.append(best.indices)
+    for _, c, live_x, live_y in correlation_blocks(x, y, block_size=block_size, chunk=chunk, device=device,
+                                                   dtype=dtype):
+        if not bool(live_x.any()):
+            raise ValueError("every feature of A has zero variance on these examples (every column of x is constant); "
+                             "nothing to pair with")
+        c = c.masked_fill(~live_x[:, None], -torch.inf)  # a dead unit of x is never chosen
+        v, i = c.max(0)
+        values.append(v.masked_fill(~live_y, torch.nan))
+        indices.append(i.masked_fill(~live_y, -1))
     return torch.cat(values), torch.cat(indices)
 
 
