@@ -16,6 +16,9 @@ float64, such as Apple's MPS, move the activations to the CPU first).
 - :mod:`interpbook.similarity.alignment`: MLP surgery for basis questions: compensated rotations of a hidden
   layer, permutation alignment by activation matching, linear interpolation and loss barriers (LMC), basis
   correlation (matched units vs the best rotation), shared frozen early layers.
+- :mod:`interpbook.similarity.stitching`: model stitching (Bansal et al., 2021) between two transformers at a
+  residual layer: an affine stitch warm-started by least squares, then trained on next-token loss with both
+  models frozen; the penalty in nats/token.
 """
 
 from interpbook.similarity.alignment import (
@@ -59,11 +62,19 @@ from interpbook.similarity.matching import UnitMatching, correlation_matrix, mat
 from interpbook.similarity.nulls import NullResult, null_summary, permutation_null, resampling_null
 from interpbook.similarity.procrustes import orthogonal_procrustes, procrustes_distance, procrustes_similarity
 from interpbook.similarity.rsa import compare_rdms, pearson, rank, rdm, rsa, spearman, upper_triangle
+from interpbook.similarity.stitching import (
+    AffineStitch,
+    StitchedModel,
+    StitchResult,
+    least_squares_affine,
+    stitch_models,
+)
 
 __all__ = [
     "BasisCorrelation", "InterpolationCurve", "activation_matching", "basis_correlation", "hidden_activations",
     "interpolate", "interpolation_curve", "loss_barrier", "mlp_layers", "permute_hidden", "replace_activations",
     "rotate_hidden", "rotation_by_angle", "share_early_layers",
+    "AffineStitch", "StitchResult", "StitchedModel", "least_squares_affine", "stitch_models",
     "MinibatchCKA", "NullResult", "UnitMatching", "canonical_correlations", "cca_similarity", "center_gram",
     "compare_rdms", "correlation_matrix", "gram_linear", "gram_rbf", "hsic", "kernel_cka", "linear_cka",
     "linear_hsic", "match_units", "max_correlation", "minibatch_cka", "n_components", "null_summary",
