@@ -15,23 +15,26 @@ from torch import Tensor, nn
 class SmallCNN(nn.Module):
     """Args:
     in_shape: ``(C, H, W)`` of one input.
-    channels: output channels of each 3×3 convolution (padding 1).
+    channels: output channels of each ``kernel × kernel`` convolution (padding ``kernel // 2``).
     strides: stride of each convolution (same length as ``channels``).
     hidden: width of the hidden fully connected layer (0 for none).
     classes: number of outputs.
+    kernel: side of the (odd) convolution kernels.
     """
 
     def __init__(self, in_shape: tuple[int, int, int], channels=(16, 32, 32), strides=(1, 2, 2), hidden: int = 64,
-                 classes: int = 10):
+                 classes: int = 10, kernel: int = 3):
         super().__init__()
         if len(in_shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
         if len(channels) != len(strides) or not channels:
             raise ValueError(f"channels and strides must be non-empty and of equal length, got {channels}, {strides}")
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd and >= 1, got {kernel}")
         layers: list[nn.Module] = []
         c_in = in_shape[0]
         for c_out, s in zip(channels, strides):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=s, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(c_in, c_out, kernel, stride=s, padding=kernel // 2), nn.ReLU()]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
