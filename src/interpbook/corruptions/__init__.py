@@ -28,10 +28,12 @@ from interpbook.corruptions.imagenet_c import (
     shot_noise,
     zoom_blur,
 )
+from interpbook.corruptions.weather import WEATHER, fog, haze, snow
 
 __all__ = [
     "CORRUPTIONS",
     "CORRUPTION_GROUPS",
+    "WEATHER",
     "SEVERITIES",
     "available_corruptions",
     "brightness",
@@ -39,13 +41,16 @@ __all__ = [
     "corrupt",
     "defocus_blur",
     "elastic_transform",
+    "fog",
     "gaussian_noise",
     "glass_blur",
+    "haze",
     "impulse_noise",
     "jpeg_compression",
     "motion_blur",
     "pixelate",
     "register_corruption",
     "shot_noise",
+    "snow",
     "zoom_blur",
 ]
