@@ -7,6 +7,8 @@
 - :mod:`interpbook.attribution.baselines`: reference inputs (constant colour, uniform noise, blur).
 - :mod:`interpbook.attribution.groundtruth`: scores of an attribution against a known ground truth
   (positive-mass precision, top-k recall, F1, sign agreement, mass outside the truth).
+- :mod:`interpbook.attribution.band_shapley`: exact Shapley values of input bands (all 2^k coalitions, absent
+  bands mean-filled) and band ablation for segmentation models, scored by mIoU or pixel accuracy.
 - :mod:`interpbook.attribution.deletion`: deletion curves with a fixed fill.
 
 Conventions (captum's): the model returns logits ``[batch, classes]``; ``target`` is an int, a ``[batch]``
@@ -22,6 +24,7 @@ import inspect
 
 from torch import Tensor, nn
 
+from interpbook.attribution.band_shapley import band_ablation, band_shapley, mean_iou
 from interpbook.attribution.gradcam import grad_cam
 from interpbook.attribution.gradients import (
     RULES,
@@ -83,6 +86,8 @@ def attribute(model: nn.Module, x: Tensor, *, method: str, target=None, **opts) 
     return METHODS[method](model, x, target, **opts)
 
 
-__all__ = ["METHODS", "RULES", "attribute", "completeness_gap", "deeplift", "grad_cam", "gradient_shap",
-           "grid_segments", "guided_backprop", "input_x_gradient", "integrated_gradients", "kernel_shap", "lime",
-           "occlusion", "options", "quadrature", "saliency"]
+__all__ = [
+    "METHODS", "RULES", "attribute", "band_ablation", "band_shapley", "completeness_gap", "deeplift", "grad_cam",
+    "gradient_shap", "grid_segments", "guided_backprop", "input_x_gradient", "integrated_gradients", "kernel_shap",
+    "lime", "mean_iou", "occlusion", "options", "quadrature", "saliency",
+]
