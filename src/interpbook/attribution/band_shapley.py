@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from interpbook.models.segmentation import predict
+
 METRICS = ("miou", "accuracy")
 
 
@@ -158,7 +160,7 @@ def coalition_confusions(model: nn.Module, x: Tensor, y: Tensor, *, baseline, nu
     for start in range(0, len(masks), per_chunk):
         keep = channel[start:start + per_chunk].view(-1, 1, x.shape[1], 1, 1)  # [m, 1, C, 1, 1]
         inputs = torch.where(keep, x.unsqueeze(0), base.unsqueeze(0)).flatten(0, 1)  # [m*N, C, H, W]
-        pred = torch.cat([model(inputs[i:i + batch_size]).argmax(1) for i in range(0, len(inputs), batch_size)])
+        pred = predict(model, inputs, batch_size=batch_size)
         labels = y.repeat(len(keep), *([1] * (y.dim() - 1)))
         out.append(confusion_matrix(pred, labels, num_classes, per_image=True).view(len(keep), len(x),
                                                                                    num_classes, num_classes))
@@ -210,9 +212,7 @@ def band_ablation(model: nn.Module, x: Tensor, y: Tensor, *, baseline, num_class
     groups = [[c] for c in range(x.shape[1])] if groups is None else [list(g) for g in groups]
 
     def value(inputs: Tensor) -> Tensor:
-        with torch.no_grad():
-            pred = torch.cat([model(inputs[i:i + batch_size]).argmax(1) for i in range(0, len(inputs), batch_size)])
-        return score(confusion_matrix(pred, y, num_classes), metric)
+        return score(confusion_matrix(predict(model, inputs, batch_size=batch_size), y, num_classes), metric)
 
     full = value(x)
     drops = []

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from interpbook.models.segmentation import predict
+
 RELABEL_MODES = ("victim", "region", "all")
 
 
@@ -213,10 +215,6 @@ def backdoor_success(model: nn.Module, x: Tensor, labels: Tensor, trigger: Trigg
     mask = trigger_mask(positions, x.shape[-2:], trigger.size)
     triggered = apply_trigger(x, trigger, positions)
     model.eval()
-
-    def predict(inputs):
-        return torch.cat([model(inputs[i:i + batch_size]).argmax(1) for i in range(0, len(inputs), batch_size)])
-
     kw = dict(target=target, victim=victim, relabel=relabel, mask=mask)
-    return {"asr": attack_success_rate(predict(triggered), labels, **kw),
-            "clean": attack_success_rate(predict(x), labels, **kw)}
+    return {"asr": attack_success_rate(predict(model, triggered, batch_size=batch_size), labels, **kw),
+            "clean": attack_success_rate(predict(model, x, batch_size=batch_size), labels, **kw)}
