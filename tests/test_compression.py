@@ -209,3 +209,25 @@ def test_natural_images_and_patches():
         natural_image("lena")
     with pytest.raises(ValueError, match="tiles"):
         center_crops([img], 64, 50)
+
+
+def test_gdn_off_diagonal_gamma_trains():
+    """γ's off-diagonal entries get a gradient (a squared parameter started at exactly 0 never would)."""
+    from interpbook.compression import GDN
+
+    gdn = GDN(4)
+    gdn(torch.randn(2, 4, 5, 5)).pow(2).sum().backward()
+    off = gdn.gamma_sqrt.grad[~torch.eye(4, dtype=torch.bool)]
+    assert (off != 0).all()
+    torch.testing.assert_close(gdn.gamma_sqrt.detach() ** 2, 0.1 * torch.eye(4) + 1e-4)
+
+
+def test_balanced_lambda_weighting_keeps_fixed_rate_loss():
+    """``balance_lambda`` reweights λ within a range; for a fixed-rate codec it changes nothing."""
+    patches = random_patches(natural_images(TRAIN_PHOTOS[:1], 0.5), 64, 16, seed=0)
+    losses = []
+    for balance in (True, False):
+        torch.manual_seed(0)
+        codec = FactorizedPriorCodec(channels=8, latent_channels=4, levels=2, kernel=3, lmbda_range=(0.01, 0.01))
+        losses.append(train_codec(codec, patches, epochs=1, batch_size=32, seed=0, balance_lambda=balance).loss)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)

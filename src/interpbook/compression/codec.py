@@ -35,14 +35,16 @@ from interpbook.compression.jpeg import CodecOutput
 class GDN(nn.Module):
     """Generalized divisive normalization: ``y_i = x_i / sqrt(β_i + Σ_j γ_ij x_j²)`` (inverse: times the root).
 
-    β and γ are kept non-negative by squaring unconstrained parameters (β also bounded below).
+    β and γ are kept non-negative by squaring unconstrained parameters (β also bounded below). The square
+    has zero gradient at zero, so γ's off-diagonal entries start at a small pedestal (as CompressAI's
+    non-negative reparametrisation does); started at exactly zero they would never train.
     """
 
-    def __init__(self, channels: int, inverse: bool = False, gamma_init: float = 0.1):
+    def __init__(self, channels: int, inverse: bool = False, gamma_init: float = 0.1, pedestal: float = 1e-4):
         super().__init__()
         self.inverse = inverse
         self.beta_sqrt = nn.Parameter(torch.ones(channels))
-        self.gamma_sqrt = nn.Parameter(math.sqrt(gamma_init) * torch.eye(channels))
+        self.gamma_sqrt = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels) + pedestal))
 
     def forward(self, x: Tensor) -> Tensor:  # [B, C, H, W] -> [B, C, H, W]
         beta = self.beta_sqrt**2 + 1e-6
@@ -211,23 +213,35 @@ def rate_distortion_loss(out: RDOutput, x: Tensor, lmbda: Tensor | float) -> Ten
 
 
 def train_codec(codec: FactorizedPriorCodec, patches: Tensor, *, epochs: int = 8, batch_size: int = 32,
-                lr: float = 3e-3, seed: int = 0, **fit_options):
+                lr: float = 3e-3, seed: int = 0, balance_lambda: bool = False, **fit_options):
     """Train ``codec`` on ``patches: [N, 3, h, w]`` with the book's training loop (:func:`interpbook.train.fit`).
 
     Every training image gets its own λ, drawn log-uniformly from ``codec.lmbda_range``, and quantisation
     is replaced by uniform noise; both are drawn from a generator seeded by ``seed``. ``fit_options``
     (``schedule``, ``clip_grad``, ...) go to :class:`interpbook.train.TrainConfig`. Returns the history.
+
+    ``balance_lambda`` (off by default: the paper's recipe is the plain sum): the per-image loss
+    ``λ·255²·MSE + bpp`` grows in proportion to λ, so over a wide range (the paper's spans 0.0012–0.26, a
+    factor 217) the largest λ dominate every batch's gradient and the low-rate end barely trains. With
+    ``balance_lambda`` each image's loss is divided by its λ and multiplied by the range's geometric mean:
+    the minimiser at every λ is unchanged (a positive factor per λ), only the weight each λ gets in the
+    batch; a fixed-rate codec's loss is unchanged.
     """
     from interpbook.train import fit
 
     lo, hi = codec.lmbda_range
     gen = torch.Generator().manual_seed(seed)
+    lam_mid = math.sqrt(lo * hi)
 
     def loss(model, inputs, _targets):
         (x,) = inputs
         u = torch.rand(len(x), generator=gen, dtype=torch.float64)
         lam = torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))).float().to(x.device)
-        return rate_distortion_loss(model(x, lam, quantize="noise", generator=gen), x, lam)
+        out = model(x, lam, quantize="noise", generator=gen)
+        if not balance_lambda:
+            return rate_distortion_loss(out, x, lam)
+        mse = (out.x_hat - x).pow(2).flatten(1).mean(1)
+        return ((lam * 255**2 * mse + out.bpp) * (lam_mid / lam)).mean()
 
     targets = torch.zeros(len(patches), device=patches.device)
     return fit(codec, patches, targets, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
