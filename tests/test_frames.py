@@ -189,3 +189,15 @@ def test_bad_inputs_raise_clear_errors():
 
     with pytest.raises(ValueError, match="not the chain of its stages"):
         neural_frame(Residual(), x, torch.rand(2, 3, 1, 8, 8))
+
+
+def test_effective_rank_is_the_energy_form_below_roy_vetterli():
+    # two vectors with singular values 2 and 1: energy form exp(H(4/5, 1/5)); Roy & Vetterli's exp(H(2/3, 1/3))
+    frame = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+    energy = torch.exp(-(0.8 * torch.log(torch.tensor(0.8)) + 0.2 * torch.log(torch.tensor(0.2))))
+    torch.testing.assert_close(effective_rank(frame), energy.to(torch.float64).view(1))
+    s = torch.linalg.svdvals(torch.randn(50, 4, 9, dtype=torch.float64))
+    p = s / s.sum(-1, keepdim=True)
+    roy_vetterli = torch.exp(-(p * p.log()).sum(-1))
+    frames = torch.diag_embed(s)  # a frame with exactly these singular values
+    assert (effective_rank(frames) <= roy_vetterli + 1e-12).all()

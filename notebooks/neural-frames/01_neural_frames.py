@@ -71,7 +71,9 @@
 # - the **cosines** $\cos(J_\ell v_i, J_\ell v_j)$: do different perturbations stay distinguishable, or collapse
 #   onto one direction of the representation?
 # - the **effective rank** $\exp\bigl(-\sum_i p_i \log p_i\bigr)$, $p_i = s_i^2 / \sum_j s_j^2$ with $s_i$ the
-#   singular values of $F_\ell$ (Roy and Vetterli, 2007): how many independent directions the frame still spans.
+#   singular values of $F_\ell$: how many independent directions the frame still spans. This is the energy
+#   form the plan names; Roy and Vetterli's original {cite}`roy2007effective` normalises $s_i$, not $s_i^2$ (both
+#   give $K$ for $K$ orthogonal vectors of equal length and 1 for parallel ones; the energy form is smaller in between).
 #
 # The paper's abstract names two uses we reproduce: how **heavy augmentation** produces invariance, and what
 # **adversarial training** {cite}`madry2018towards` does to the local geometry (the "trade-off between
@@ -555,7 +557,9 @@ interpbook.finish();
 # - **Split.** The library's stratified 70/30 split (1,257 / 540) instead of the plan's 1,200 / 597.
 # - **Claims and thresholds.** The plan's thresholds are our reconstruction for this setting, not numbers from the
 #   paper; none of the paper's own numbers is shown beside ours. C10.2 (where the invariance appears) and C10.4
-#   (the trade-off) are inferred readings of the abstract and are marked at-risk a priori; C10.1-affine is an extra
+#   (the trade-off) are inferred readings of the abstract and are marked at-risk a priori (for C10.4, robust
+#   models are known to have input gradients aligned with the data {cite}`tsipras2019robustness`, which argues
+#   against the plan's reading); C10.1-affine is an extra
 #   at-risk check added beside the plan's C10.1. One model seed per regime (ci budget): C10.5 measures the
 #   variation due to the noise reference only, not due to training.
 #

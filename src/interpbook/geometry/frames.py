@@ -271,10 +271,12 @@ def frame_cosines(vectors: Tensor) -> Tensor:
 
 
 def effective_rank(vectors: Tensor) -> Tensor:
-    """Effective rank ``exp(H(s^2 / sum s^2))`` of each point's frame ``[B, K, d] -> [B]`` (Roy & Vetterli, 2007).
+    """Effective rank ``exp(H(s^2 / sum s^2))`` of each point's frame ``[B, K, d] -> [B]``.
 
     ``s`` are the singular values of the ``K x d`` frame: ``K`` for ``K`` orthogonal equal-length vectors, 1
-    when all vectors are parallel. It measures how many independent directions a layer keeps.
+    when all vectors are parallel. It measures how many independent directions a layer keeps. This is the
+    *energy* form (the distribution of ``s^2``); Roy & Vetterli (2007) define the effective rank with
+    ``p = s / sum s``, which is never smaller than this one for the same frame.
     """
     s2 = torch.linalg.svdvals(vectors.double()) ** 2
     p = s2 / s2.sum(-1, keepdim=True).clamp_min(1e-300)
