@@ -160,6 +160,21 @@ def test_rgb_variant_ignores_nir_and_fused_variants_do_not():
     assert torch.equal(rgb(x), rgb(x[:, :3]))  # the RGB model also accepts three channels
 
 
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_context_branch_reads_the_tile_mean_of_the_stage(fusion):
+    torch.manual_seed(0)
+    plain, ctx = FusionFCN(fusion), FusionFCN(fusion, context=True)
+    assert not any(".pool." in k for k in plain.state_dict())  # the default model is unchanged
+    assert FusionFCN(fusion).state_dict().keys() == plain.state_dict().keys()
+    assert ctx(torch.rand(2, 4, 16, 16)).shape == (2, 6, 16, 16)
+    branch = ctx.rgb_branch if fusion == "late" else ctx.branch
+    seen = {}
+    branch.stage.register_forward_hook(lambda m, i, o: seen.__setitem__("stage", o))
+    branch.pool.register_forward_hook(lambda m, i, o: seen.__setitem__("pool_in", i[0]))
+    ctx(torch.rand(3, 4, 16, 16))
+    torch.testing.assert_close(seen["pool_in"], seen["stage"].mean((2, 3), keepdim=True))
+
+
 def test_model_errors():
     with pytest.raises(ValueError, match="allowed: rgb, early, mid, late"):
         FusionFCN("intermediate")

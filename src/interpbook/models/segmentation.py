@@ -10,7 +10,12 @@ Every variant is the same small FCN, :class:`FCNBranch`:
     stem (3×3 conv, ``widths[0]``)  →  stage (3×3 conv stride 2 and a 3×3 conv, ``widths[1]``)
     →  nearest ×2 upsampling, concatenated with the stem's features (a U-Net-style skip)  →  1×1 conv
 
-followed by a 1×1 convolution to class logits. ``fusion`` picks the wiring:
+followed by a 1×1 convolution to class logits. With ``context=True`` the decoder also reads an image-level
+feature: the stage's features averaged over the whole tile, passed through a 1×1 conv + ReLU and broadcast to
+every pixel (the "image pooling" branch of DeepLabv3's ASPP, Chen et al., 2017). Without it, a pixel sees a
+9×9 window (and, through GroupNorm's per-tile statistics, only the tile's global scale), so a decision that
+must depend on something far away, such as a backdoor trigger in another corner, has no direct path.
+``fusion`` picks the wiring:
 
 =========  ==================================================================================================
 ``rgb``    one branch on R, G, B (the NIR channel, if given, is ignored)
@@ -45,18 +50,23 @@ class FCNBranch(nn.Module):
     modalities to ``stage``; it then calls :meth:`trunk` directly).
     """
 
-    def __init__(self, c_in: int, widths: tuple[int, int] = (8, 16), stem_width: int | None = None):
+    def __init__(self, c_in: int, widths: tuple[int, int] = (8, 16), stem_width: int | None = None,
+                 context: bool = False):
         super().__init__()
         w1, w2 = widths
         s = stem_width if stem_width is not None else w1
         self.stem = _conv(c_in, s) if c_in > 0 else nn.Identity()
         self.stage = nn.Sequential(_conv(s, w2, stride=2), _conv(w2, w2))
-        self.decode = _conv(w2 + s, w1, kernel=1)
+        self.pool = nn.Sequential(nn.Conv2d(w2, w2, 1), nn.ReLU()) if context else None
+        self.decode = _conv(w2 * (2 if context else 1) + s, w1, kernel=1)
 
     def trunk(self, stem: Tensor) -> Tensor:  # [B, s, H, W] -> [B, w1, H, W]
         deep = self.stage(stem)  # [B, w2, H/2, W/2]
         up = F.interpolate(deep, size=stem.shape[-2:], mode="nearest")
-        return self.decode(torch.cat([up, stem], 1))
+        parts = [up]
+        if self.pool is not None:  # image-level context: [B, w2, 1, 1] broadcast to every pixel
+            parts.append(self.pool(deep.mean((2, 3), keepdim=True)).expand(-1, -1, *stem.shape[-2:]))
+        return self.decode(torch.cat([*parts, stem], 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.trunk(self.stem(x))
@@ -69,6 +79,7 @@ class FusionFCN(nn.Module):
         fusion: one of :data:`FUSIONS`.
         classes: number of per-pixel classes.
         widths: ``(stem/decoder width, stage width)``, default the plan's 8 → 16.
+        context: add the image-level pooling branch to every decoder (see the module docstring).
 
     Submodules (for hooks): ``branch`` (rgb, early), ``rgb_stem``/``nir_stem``/``branch`` (mid),
     ``rgb_branch``/``nir_branch`` (late), and ``head`` (the 1×1 classifier) in every variant.
@@ -77,24 +88,26 @@ class FusionFCN(nn.Module):
     torch.Size([2, 6, 16, 16])
     """
 
-    def __init__(self, fusion: str = "early", classes: int = 6, widths: tuple[int, int] = (8, 16)):
+    def __init__(self, fusion: str = "early", classes: int = 6, widths: tuple[int, int] = (8, 16), *,
+                 context: bool = False):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; allowed: {', '.join(FUSIONS)}")
         self.fusion = fusion
         w1, _ = widths
         if fusion == "rgb":
-            self.branch = FCNBranch(3, widths)
+            self.branch = FCNBranch(3, widths, context=context)
             head_in = w1
         elif fusion == "early":
-            self.branch = FCNBranch(4, widths)
+            self.branch = FCNBranch(4, widths, context=context)
             head_in = w1
         elif fusion == "mid":
             self.rgb_stem, self.nir_stem = _conv(3, w1), _conv(1, w1)
-            self.branch = FCNBranch(0, widths, stem_width=2 * w1)
+            self.branch = FCNBranch(0, widths, stem_width=2 * w1, context=context)
             head_in = w1
         else:
-            self.rgb_branch, self.nir_branch = FCNBranch(3, widths), FCNBranch(1, widths)
+            self.rgb_branch = FCNBranch(3, widths, context=context)
+            self.nir_branch = FCNBranch(1, widths, context=context)
             head_in = 2 * w1
         self.head = nn.Conv2d(head_in, classes, 1)
 
