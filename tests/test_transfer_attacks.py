@@ -127,6 +127,21 @@ def test_ensemble_averages_logits():
     assert torch.allclose(ens(x), 0.75 * a(x) + 0.25 * b(x), atol=1e-6)
 
 
+def test_ensemble_fusing_probabilities_is_liu_et_al_objective():
+    torch.manual_seed(0)
+    a, b = MLP(SHAPE, (8,)).double(), MLP(SHAPE, (8,)).double()
+    x, y = torch.rand(5, *SHAPE, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 4])
+    ens = Ensemble([a, b], weights=[3, 1], fuse="probs").double()
+    mix = 0.75 * a(x).softmax(-1) + 0.25 * b(x).softmax(-1)
+    torch.testing.assert_close(ens(x), mix.log())
+    torch.testing.assert_close(ens(x).exp().sum(-1), torch.ones(5, dtype=torch.float64))
+    torch.testing.assert_close(nn.functional.cross_entropy(ens(x), y), -mix[torch.arange(5), y].log().mean())
+    one = Ensemble([a, b], weights=[1, 0], fuse="probs").double()  # a zero weight drops a member
+    torch.testing.assert_close(one(x), a(x).log_softmax(-1))
+    with pytest.raises(ValueError, match="allowed: logits, probs"):
+        Ensemble([a], fuse="loss")
+
+
 def test_outcomes_rates_and_bootstrap_indexing():
     class Fixed(nn.Module):  # predicts the class stored in the first pixel
         def forward(self, x):

@@ -13,8 +13,8 @@ a preset of it (:data:`ATTACKS`):
   resampling per example, so models with a fixed input size work);
 - TI-FGSM (Dong et al., 2019): the gradient is smoothed by a Gaussian kernel before the sign;
 - SI-FGSM (Lin et al., 2020): the gradient is averaged over the scaled copies ``x / 2^i``;
-- ensembles (Liu et al., 2017): the attack's model is :class:`Ensemble`, a weighted mean of the members'
-  logits;
+- ensembles: the attack's model is :class:`Ensemble`, which fuses its members' logits (Dong et al., 2018, the
+  default) or their predicted probabilities (Liu et al., 2017);
 - ILA (Huang et al., 2019), a loss-objective attack: :func:`ila` pushes an intermediate feature along the
   direction a reference attack found;
 - a generation-based attack: :func:`train_generator` trains a small network ``x -> eps tanh(G(x))`` against a
@@ -51,11 +51,26 @@ CATEGORIES = {  # the survey's taxonomy, one representative or more each
 }
 
 
-class Ensemble(nn.Module):
-    """Weighted mean of the members' logits (Liu et al., 2017): ``sum_k w_k f_k(x)``, weights summing to 1."""
+ENSEMBLE_FUSIONS = ("logits", "probs")
 
-    def __init__(self, models: Sequence[nn.Module], weights: Sequence[float] | None = None):
+
+class Ensemble(nn.Module):
+    """An ensemble surrogate with weights ``w_k`` summing to 1, fused where ``fuse`` says.
+
+    - ``"logits"`` (Dong et al., 2018, who found it the best of the three places to fuse): the output is
+      ``sum_k w_k f_k(x)``;
+    - ``"probs"`` (Liu et al., 2017): the output is ``log sum_k w_k softmax(f_k(x))``, a log-probability vector,
+      so the cross-entropy an attack maximises is Liu et al.'s ``-log sum_k w_k p_k(y | x)``.
+
+    Fusing the losses (the third place Dong et al. compare) is not a fused output and is not offered.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
+                 fuse: str = "logits"):
         super().__init__()
+        if fuse not in ENSEMBLE_FUSIONS:
+            raise ValueError(f"unknown fuse {fuse!r}; allowed: {', '.join(ENSEMBLE_FUSIONS)}")
+        self.fuse = fuse
         if not models:
             raise ValueError("an ensemble needs at least one model")
         weights = [1.0 / len(models)] * len(models) if weights is None else list(weights)
@@ -65,7 +80,10 @@ class Ensemble(nn.Module):
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32) / sum(weights))
 
     def forward(self, x: Tensor) -> Tensor:
-        return sum(w * m(x) for w, m in zip(self.weights, self.members))
+        if self.fuse == "logits":
+            return sum(w * m(x) for w, m in zip(self.weights, self.members))
+        logp = torch.stack([m(x).log_softmax(-1) for m in self.members])  # [K, B, classes]
+        return torch.logsumexp(logp + self.weights.to(logp.dtype).log().view(-1, 1, 1), dim=0)
 
 
 def gaussian_kernel(size: int, sigma: float, device=None) -> Tensor:
