@@ -235,3 +235,50 @@ def test_fgsm_and_bim_agree_with_art(setup):
         x.numpy(), y.numpy())
     ours = attack("I-FGSM", model, x, y, eps=eps, steps=10).numpy()
     assert np.mean(np.abs(ours - theirs) < 1e-5) > 0.999  # sign ties at exactly zero gradients may differ
+
+
+def test_pgd_steps_can_cross_the_ball_from_a_random_start(setup):
+    # with alpha = eps / T a random start near -eps can never reach +eps; the preset's 2.5 eps / T can
+    model, x, y = setup
+    eps, steps = 0.1, 4
+    a = attack("PGD", model, x, y, eps=eps, steps=steps, generator=gen())
+    b = sign_attack(model, x, y, eps=eps, steps=steps, random_start=True, alpha=2.5 * eps / steps, generator=gen())
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="step_factor"):
+        sign_attack(model, x, y, eps=eps, step_factor=0)
+
+
+def test_attacks_give_the_model_back_in_its_mode(setup):
+    model, x, y = setup
+    layer = model.net[1] if hasattr(model, "net") else next(m for m in model.modules() if isinstance(m, nn.Linear))
+    for training in (True, False):
+        model.train(training)
+        attack("I-FGSM", model, x, y, eps=0.05, steps=2)
+        ila(model, layer, x, x, eps=0.05, steps=2)
+        fooling_rate(model, x, x, y)
+        transfer_outcomes([x], [model], x, y)
+        assert model.training is training
+    model.eval()
+
+
+def test_rates_are_nan_for_a_target_without_valid_examples():
+    fooled = torch.zeros(1, 2, 3, dtype=torch.bool)
+    valid = torch.tensor([[False, False, False], [True, True, False]])
+    fooled[0, 1, 0] = True
+    out = rates(fooled, valid)
+    assert torch.isnan(out[0, 0]) and float(out[0, 1]) == 0.5
+
+
+def test_generator_training_leaves_the_global_rng_alone(setup):
+    model, x, y = setup
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    train_generator(model, x, y, eps=0.1, epochs=1, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_probability_ensemble_follows_its_members_device():
+    a = MLP(SHAPE, (8,))
+    ens = Ensemble([a], fuse="probs")
+    ens.weights = ens.weights.double()  # a buffer in another dtype must not break the fusion
+    assert ens(torch.rand(2, *SHAPE)).dtype == torch.float32

@@ -5,14 +5,21 @@ a preset of it (:data:`ATTACKS`):
 
 - FGSM (Goodfellow et al., 2015): one step of size eps;
 - I-FGSM / BIM (Kurakin et al., 2017): ``steps`` steps of size ``alpha = eps / steps``; PGD (Madry et al., 2018):
-  the same from a uniform random start;
-- MI-FGSM (Dong et al., 2018): ``g <- mu g + grad / ||grad||_1``, step along ``sign(g)``; NI-FGSM (Lin et al.,
+  from a uniform random start, with steps of ``2.5 eps / steps`` (torchattacks' default ratio; Madry et al.'s
+  steps also add up to more than ``eps``, or a random start could not reach the far side of the ball);
+- MI-FGSM (Dong et al., 2018): ``g <- mu g + grad / mean|grad|``, step along ``sign(g)``. Dong et al. write
+  ``grad / ||grad||_1``; dividing by the mean instead (as TransferAttack does) scales ``g`` by the constant
+  ``C·H·W``, which leaves MI's sign steps unchanged but sets the size of NI's look-ahead. NI-FGSM (Lin et al.,
   2020): the gradient taken at the Nesterov look-ahead ``x + alpha mu g``;
 - DI-FGSM (Xie et al., 2019): with probability ``p`` the gradient is taken at a randomly shrunk and padded
   copy of the input (resize to ``r`` in ``[H, 1.25 H)``, pad to ``1.25 H``, read back at ``H`` — one affine
-  resampling per example, so models with a fixed input size work);
-- TI-FGSM (Dong et al., 2019): the gradient is smoothed by a Gaussian kernel before the sign;
-- SI-FGSM (Lin et al., 2020): the gradient is averaged over the scaled copies ``x / 2^i``;
+  resampling per example, so models with a fixed input size work). Differences from Xie et al.'s code: the
+  range (theirs resizes 299 px to [299, 330), a ratio ≈ 1.1; the plan's 1.25 here), bilinear rather than
+  nearest resampling, and one draw per example rather than one per batch;
+- TI-FGSM (Dong et al., 2019): the gradient is smoothed by a Gaussian kernel before the sign (preset: 3×3,
+  σ = 1 px for 16×16 inputs; the reference uses 15×15 with σ ≈ 2.3 px at 299×299);
+- SI-FGSM (Lin et al., 2020): the gradient is averaged over the scaled copies ``x / 2^i``. The DI, TI and SI
+  presets run without momentum, to isolate each enhancement (reference code stacks them on MI);
 - ensembles: the attack's model is :class:`Ensemble`, which fuses its members' logits (Dong et al., 2018, the
   default) or their predicted probabilities (Liu et al., 2017);
 - ILA (Huang et al., 2019), a loss-objective attack: :func:`ila` pushes an intermediate feature along the
@@ -27,7 +34,8 @@ l_inf ball of radius ``eps`` around ``x`` and in the box ``[0, 1]``, follow the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +44,7 @@ from torch import Tensor, nn
 ATTACKS: dict[str, dict] = {  # name -> keyword arguments of :func:`sign_attack`
     "FGSM": dict(steps=1),
     "I-FGSM": dict(),
-    "PGD": dict(random_start=True),
+    "PGD": dict(random_start=True, step_factor=2.5),
     "MI-FGSM": dict(decay=1.0),
     "NI-FGSM": dict(decay=1.0, nesterov=True),
     "DI-FGSM": dict(diversity=0.5),
@@ -83,7 +91,7 @@ class Ensemble(nn.Module):
         if self.fuse == "logits":
             return sum(w * m(x) for w, m in zip(self.weights, self.members))
         logp = torch.stack([m(x).log_softmax(-1) for m in self.members])  # [K, B, classes]
-        return torch.logsumexp(logp + self.weights.to(logp.dtype).log().view(-1, 1, 1), dim=0)
+        return torch.logsumexp(logp + self.weights.to(logp).log().view(-1, 1, 1), dim=0)
 
 
 def gaussian_kernel(size: int, sigma: float, device=None) -> Tensor:
@@ -128,20 +136,33 @@ def input_diversity(x: Tensor, p: float, *, ratio: float = 1.25, generator: torc
     return torch.where(apply.view(-1, 1, 1, 1), out, x)
 
 
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode and give it back in the mode it came in (an attack inside a training loop
+    must not switch the loop's model to eval for good)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
 
 
 def sign_attack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int = 10, alpha: float | None = None,
                 decay: float = 0.0, nesterov: bool = False, random_start: bool = False, diversity: float = 0.0,
-                kernel: int = 1, sigma: float = 1.0, scales: int = 1,
+                kernel: int = 1, sigma: float = 1.0, scales: int = 1, step_factor: float = 1.0,
                 generator: torch.Generator | None = None) -> Tensor:
     """The survey's sign-gradient family in the l_inf ball (untargeted, cross-entropy): ``[B, C, H, W]``.
 
     Args:
-        model: the surrogate (or an :class:`Ensemble`); it is put in eval mode and not changed.
+        model: the surrogate (or an :class:`Ensemble`); run in eval mode (its mode is restored afterwards).
         eps: radius of the l_inf ball (pixels in ``[0, 1]``); ``steps``: iterations (1 = FGSM).
-        alpha: step size, default ``eps / steps``.
+        alpha: step size, default ``step_factor * eps / steps``.
+        step_factor: total step length in units of ``eps`` when ``alpha`` is not given (1; the PGD preset 2.5).
         decay: momentum ``mu`` (0: none; MI-FGSM uses 1); ``nesterov``: take the gradient at ``x + alpha mu g``.
         random_start: begin at a uniform point of the ball (PGD).
         diversity: probability of DI's resize-and-pad transform per example and step (0: off).
@@ -153,10 +174,16 @@ def sign_attack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: in
         raise ValueError(f"need eps >= 0, steps >= 1 and scales >= 1; got eps={eps}, steps={steps}, scales={scales}")
     if x.dim() != 4 or y.shape != x.shape[:1]:
         raise ValueError(f"x must be [B, C, H, W] and y [B]; got {tuple(x.shape)} and {tuple(y.shape)}")
-    if decay < 0:
-        raise ValueError(f"decay (momentum) must be >= 0, got {decay}")
-    alpha = eps / steps if alpha is None else alpha
-    model.eval()
+    if decay < 0 or step_factor <= 0:
+        raise ValueError(f"decay (momentum) must be >= 0 and step_factor > 0, got {decay}, {step_factor}")
+    alpha = step_factor * eps / steps if alpha is None else alpha
+    with _eval_mode(model):
+        return _sign_attack(model, x, y, eps, steps, alpha, decay, nesterov, random_start, diversity, kernel, sigma,
+                            scales, generator)
+
+
+def _sign_attack(model, x, y, eps, steps, alpha, decay, nesterov, random_start, diversity, kernel, sigma, scales,
+                 generator) -> Tensor:
     k = gaussian_kernel(kernel, sigma, device=x.device) if kernel > 1 else None
     x = x.detach()
     x_adv = x.clone()
@@ -197,11 +224,11 @@ def attack(name: str, model: nn.Module, x: Tensor, y: Tensor, *, eps: float, ste
 @torch.no_grad()
 def fooling_rate(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> float:
     """Among the examples ``model`` classifies correctly when clean, the fraction it gets wrong on ``x_adv``."""
-    model.eval()
-    right = model(x).argmax(1) == y
-    if not right.any():
-        return float("nan")
-    return float((model(x_adv[right]).argmax(1) != y[right]).float().mean())
+    with _eval_mode(model):
+        right = model(x).argmax(1) == y
+        if not right.any():
+            return float("nan")
+        return float((model(x_adv[right]).argmax(1) != y[right]).float().mean())
 
 
 @torch.no_grad()
@@ -216,10 +243,11 @@ def transfer_outcomes(adversarials: Sequence[Tensor], targets: Sequence[nn.Modul
         ``fooled [S, T, B]`` (the target misclassifies the adversarial example) and ``valid [T, B]`` (the target
         classifies the clean example correctly: the fooling rate counts only these).
     """
-    for t in targets:
-        t.eval()
-    valid = torch.stack([t(x).argmax(1) == y for t in targets])
-    fooled = torch.stack([torch.stack([t(xa).argmax(1) != y for t in targets]) for xa in adversarials])
+    with contextlib.ExitStack() as modes:
+        for t in targets:
+            modes.enter_context(_eval_mode(t))
+        valid = torch.stack([t(x).argmax(1) == y for t in targets])
+        fooled = torch.stack([torch.stack([t(xa).argmax(1) != y for t in targets]) for xa in adversarials])
     return fooled, valid
 
 
@@ -233,11 +261,12 @@ def rates(fooled: Tensor, valid: Tensor, index: Tensor | None = None) -> Tensor:
     """Fooling rates ``[..., S, T]`` from outcomes ``fooled [S, T, B]`` and ``valid [T, B]``.
 
     ``index [R, B']`` (optional) resamples the examples, e.g. bootstrap draws; the result is then ``[R, S, T]``.
+    A target with no correctly classified clean example has no fooling rate: NaN, as in :func:`fooling_rate`.
     """
     if index is not None:
         fooled, valid = fooled[..., index].movedim(-2, 0), valid[..., index].movedim(-2, 0)
     hits = (fooled & valid.unsqueeze(-3)).sum(-1).float()
-    return hits / valid.sum(-1).unsqueeze(-2).float().clamp_min(1)
+    return hits / valid.sum(-1).unsqueeze(-2).float()  # 0 / 0 = NaN where a target has no valid example
 
 
 def off_diagonal_mean(matrix: Tensor) -> Tensor:
@@ -261,19 +290,19 @@ def ila(model: nn.Module, layer: nn.Module, x: Tensor, x_ref: Tensor, *, eps: fl
     store: dict[str, Tensor] = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("h", out))
     try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-            h0 = store["h"].flatten(1)
-            model(x_ref)
-            direction = store["h"].flatten(1) - h0
-        x_adv = x.detach().clone()
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            model(x_adv)
-            objective = ((store["h"].flatten(1) - h0) * direction).sum()
-            grad, = torch.autograd.grad(objective, x_adv)
-            x_adv = _project(x_adv.detach() + alpha * grad.sign(), x, eps)
+        with _eval_mode(model):
+            with torch.no_grad():
+                model(x)
+                h0 = store["h"].flatten(1)
+                model(x_ref)
+                direction = store["h"].flatten(1) - h0
+            x_adv = x.detach().clone()
+            for _ in range(steps):
+                x_adv.requires_grad_(True)
+                model(x_adv)
+                objective = ((store["h"].flatten(1) - h0) * direction).sum()
+                grad, = torch.autograd.grad(objective, x_adv)
+                x_adv = _project(x_adv.detach() + alpha * grad.sign(), x, eps)
     finally:
         handle.remove()
     return x_adv.detach()
@@ -314,8 +343,10 @@ def train_generator(surrogate: nn.Module, x: Tensor, y: Tensor, *, eps: float, e
     """
     from interpbook.train import fit  # the one training loop
 
-    torch.manual_seed(seed)
-    gen = PerturbationGenerator(x.shape[1], width, eps).to(x.device)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights without touching torch's global generator
+        torch.manual_seed(seed)
+        gen = PerturbationGenerator(x.shape[1], width, eps)
+    gen = gen.to(x.device)
     surrogate.eval()
     frozen = [p for p in surrogate.parameters() if p.requires_grad]
     for p in frozen:
