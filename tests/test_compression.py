@@ -155,8 +155,10 @@ def test_error_spectrum_and_grid_ratio():
     blocky[:: 4, :: 4] = 10.0  # a lattice of peaks at multiples of 32/8
     blocky[0, 0] = 1.0
     assert grid_peak_ratio(torch.fft.fftshift(blocky), period=8) > 5
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="multiples of the period"):
         grid_peak_ratio(torch.ones(30, 30))
+    with pytest.raises(ValueError, match="at least 16"):  # no neighbours to compare with at one period
+        grid_peak_ratio(torch.ones(8, 8))
     with pytest.raises(ValueError, match="kind"):
         error_spectrum(x, x, kind="phase")
 
@@ -231,3 +233,37 @@ def test_balanced_lambda_weighting_keeps_fixed_rate_loss():
         codec = FactorizedPriorCodec(channels=8, latent_channels=4, levels=2, kernel=3, lmbda_range=(0.01, 0.01))
         losses.append(train_codec(codec, patches, epochs=1, batch_size=32, seed=0, balance_lambda=balance).loss)
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_fourier_basis_built_in_chunks_matches_one_hot_spectra():
+    basis = fourier_basis(64)  # 2,112 basis images: more than one chunk
+    for ky, kx in [(0, 1), (5, 7), (63, 32), (32, 0)]:
+        one_hot = torch.zeros(64, 33, dtype=torch.complex64)
+        one_hot[ky, kx] = 1
+        img = torch.fft.irfft2(one_hot, s=(64, 64))
+        torch.testing.assert_close(basis[ky, kx], img / img.norm())
+
+
+def test_lower_bound_lets_gradients_that_raise_x_through():
+    from interpbook.compression.codec import lower_bound
+
+    x = torch.tensor([0.01, 0.5], requires_grad=True)
+    y = lower_bound(x, 0.1)
+    assert y.tolist() == pytest.approx([0.1, 0.5])
+    (-y).sum().backward()  # descent raises x: the gradient reaches the clamped entry too
+    assert x.grad.tolist() == [-1.0, -1.0]
+    x.grad = None
+    lower_bound(x, 0.1).sum().backward()  # descent would lower x further: blocked below the bound
+    assert x.grad.tolist() == [0.0, 1.0]
+
+
+def test_rate_distortion_loss_accepts_lambda_as_a_column():
+    from interpbook.compression.codec import RDOutput, rate_distortion_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 8, 8)
+    out = RDOutput(x_hat=x + 0.01 * torch.randn_like(x), bpp=torch.rand(4), y_hat=torch.zeros(4, 2, 1, 1))
+    lam = torch.tensor([0.004, 0.01, 0.02, 0.05])
+    torch.testing.assert_close(rate_distortion_loss(out, x, lam[:, None]), rate_distortion_loss(out, x, lam))
+    with pytest.raises(ValueError, match="one value per image"):
+        rate_distortion_loss(out, x, torch.ones(3))

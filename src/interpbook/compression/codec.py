@@ -32,12 +32,37 @@ from torch import Tensor, nn
 from interpbook.compression.jpeg import CodecOutput
 
 
+class _LowerBound(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        passes = (x >= ctx.bound) | (grad < 0)  # below the bound, only gradients that push x up get through
+        return grad * passes, None
+
+
+def lower_bound(x: Tensor, bound: float) -> Tensor:
+    """``max(x, bound)`` whose gradient still reaches ``x`` below the bound when descent would raise ``x``.
+
+    A plain ``clamp_min`` passes no gradient below the bound, so a likelihood or scale that falls under its
+    floor could never come back (CompressAI's ``LowerBound`` works this way for the same reason).
+    """
+    return _LowerBound.apply(x, bound)
+
+
 class GDN(nn.Module):
     """Generalized divisive normalization: ``y_i = x_i / sqrt(β_i + Σ_j γ_ij x_j²)`` (inverse: times the root).
 
     β and γ are kept non-negative by squaring unconstrained parameters (β also bounded below). The square
-    has zero gradient at zero, so γ's off-diagonal entries start at a small pedestal (as CompressAI's
-    non-negative reparametrisation does); started at exactly zero they would never train.
+    has zero gradient at zero, so γ's off-diagonal entries start at a small pedestal; started at exactly zero
+    they would never train. CompressAI's non-negative reparametrisation also starts from a pedestal (2^-36)
+    but subtracts it again, so its off-diagonal γ is exactly 0 at first with a tiny gradient; here the pedestal
+    stays in γ (off-diagonal entries 1e-4 at initialisation) and the gradient is about 2,600× larger.
     """
 
     def __init__(self, channels: int, inverse: bool = False, gamma_init: float = 0.1, pedestal: float = 1e-4):
@@ -80,7 +105,7 @@ class LogisticEntropyModel(nn.Module):
         """Location and scale ``[B, C, 1, 1]`` for rate codes ``t: [B, 1]``."""
         d_log_scale, d_loc = self.condition.net(t).chunk(2, dim=1)
         loc = (self.loc + d_loc)[:, :, None, None]
-        scale = (self.log_scale + d_log_scale).exp().clamp_min(0.05)[:, :, None, None]
+        scale = lower_bound((self.log_scale + d_log_scale).exp(), 0.05)[:, :, None, None]
         return loc, scale
 
     def likelihood(self, y_hat: Tensor, t: Tensor) -> Tensor:
@@ -90,7 +115,7 @@ class LogisticEntropyModel(nn.Module):
         sign = torch.where(v > 0, -1.0, 1.0)  # evaluate in the lower tail, where a difference of sigmoids is accurate
         upper = torch.sigmoid(sign * (v + 0.5) / scale)
         lower = torch.sigmoid(sign * (v - 0.5) / scale)
-        return (upper - lower).abs().clamp_min(1e-9)
+        return lower_bound((upper - lower).abs(), 1e-9)
 
     def quantize(self, y: Tensor, t: Tensor) -> Tensor:
         """Round around the location: ``μ + round(y − μ)`` (the latents the decoder receives)."""
@@ -207,9 +232,16 @@ class FactorizedPriorCodec(nn.Module):
 
 
 def rate_distortion_loss(out: RDOutput, x: Tensor, lmbda: Tensor | float) -> Tensor:
-    """The ood_nic objective ``mean_b(λ_b·255²·MSE_b + bpp_b)`` for a batch (λ scalar or ``[B]``)."""
+    """The ood_nic objective ``λ_b·255²·MSE_b + bpp_b``, averaged over the batch (λ scalar, ``[B]`` or ``[B, 1]``).
+
+    ood_nic sums over the images of a batch instead; with gradient clipping the two differ in step size.
+    """
     mse = (out.x_hat - x).pow(2).flatten(1).mean(1)
-    return (torch.as_tensor(lmbda, device=x.device) * 255**2 * mse + out.bpp).mean()
+    lam = torch.as_tensor(lmbda, dtype=mse.dtype, device=x.device)
+    if lam.numel() not in (1, len(mse)):
+        raise ValueError(f"lmbda must be a scalar or hold one value per image ({len(mse)}); got shape "
+                         f"{tuple(lam.shape)}")
+    return (lam.reshape(-1) * 255**2 * mse + out.bpp).mean()
 
 
 def train_codec(codec: FactorizedPriorCodec, patches: Tensor, *, epochs: int = 8, batch_size: int = 32,

@@ -84,7 +84,8 @@ def radial_profile(spectrum: Tensor, n_bins: int | None = None) -> tuple[Tensor,
     """Radially averaged centred spectrum ``[H, W]``: bin centres (cycles/pixel) and means, ``[R]`` each.
 
     Bins are equal-width rings from 0 to Nyquist (``n_bins`` defaults to ``min(H, W) // 2``); the corners
-    beyond Nyquist are left out, and the DC bin is its own first ring.
+    beyond Nyquist are left out. For square spectra of even side ``N`` and the default ``n_bins``, the axis
+    frequency ``k/N`` falls in ring ``k`` (ring 0 holds DC alone); for odd sides the first ring also holds ``1/N``.
     """
     h, w = spectrum.shape[-2:]
     n_bins = n_bins or min(h, w) // 2
@@ -115,11 +116,13 @@ def grid_peak_ratio(power: Tensor, period: int = 8) -> float:
     """Mean power on the block-grid frequencies ``(k·H/period, l·W/period) ≠ 0`` over their 8 neighbours.
 
     A codec working on ``period × period`` blocks leaves peaks there (ratio well above 1); a stationary
-    error spectrum gives about 1. ``power`` is a centred ``[H, W]`` spectrum with sides divisible by ``period``.
+    error spectrum gives about 1. ``power`` is a centred ``[H, W]`` spectrum with sides divisible by ``period``
+    and at least ``2·period`` (at ``2·period`` the neighbours of DC, the lowest frequencies, enter the denominator).
     """
     h, w = power.shape[-2:]
-    if h % period or w % period:
-        raise ValueError(f"spectrum sides {h}×{w} must be divisible by the period {period}")
+    if h % period or w % period or min(h, w) < 2 * period:
+        raise ValueError(f"spectrum sides {h}×{w} must be multiples of the period {period} and at least "
+                         f"{2 * period}")
     p = torch.fft.ifftshift(power, dim=(-2, -1))
     on = torch.zeros(h, w, dtype=torch.bool, device=power.device)
     on[:: h // period, :: w // period] = True
@@ -142,10 +145,16 @@ def fourier_basis(h: int, w: int | None = None, device=None, dtype=torch.float32
     """
     w = w or h
     n = h * (w // 2 + 1)
-    eye = torch.eye(n, dtype=torch.complex64 if dtype == torch.float32 else torch.complex128, device=device)
-    basis = torch.fft.irfft2(eye.view(n, h, w // 2 + 1), s=(h, w))
+    cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+    basis = torch.empty(n, h, w, dtype=dtype, device=device)
+    chunk = max(1, 2**22 // n)  # one-hot spectra a chunk at a time: memory O(chunk · n), not O(n²)
+    for start in range(0, n, chunk):
+        rows = torch.arange(start, min(start + chunk, n), device=device)
+        one_hot = torch.zeros(len(rows), n, dtype=cdtype, device=device)
+        one_hot[torch.arange(len(rows), device=device), rows] = 1
+        basis[start:start + len(rows)] = torch.fft.irfft2(one_hot.view(-1, h, w // 2 + 1), s=(h, w)).to(dtype)
     basis = basis / basis.flatten(1).norm(dim=1).view(n, 1, 1)
-    return basis.view(h, w // 2 + 1, h, w).to(dtype)
+    return basis.view(h, w // 2 + 1, h, w)
 
 
 def fourier_heat_map(codec: Callable[[Tensor], Tensor], images: Tensor, eps: float, *, seed: int = 0,
