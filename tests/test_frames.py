@@ -174,7 +174,7 @@ def test_bad_inputs_raise_clear_errors():
         affine_tangents(x, ["zoom"])
     with pytest.raises(ValueError, match="unknown photometric"):
         photometric_tangents(x, ["gamma"])
-    with pytest.raises(ValueError, match="rank <= neighbors"):
+    with pytest.raises(ValueError, match="neighbors <= len"):
         local_pca_tangents(x, x, neighbors=5, rank=2)
 
     class Residual(nn.Module):
@@ -201,3 +201,27 @@ def test_effective_rank_is_the_energy_form_below_roy_vetterli():
     roy_vetterli = torch.exp(-(p * p.log()).sum(-1))
     frames = torch.diag_embed(s)  # a frame with exactly these singular values
     assert (effective_rank(frames) <= roy_vetterli + 1e-12).all()
+
+
+def test_rotation_is_rigid_on_non_square_images():
+    # the sampling-position velocity of a rotation about the centre is (-y, x) in pixels, whatever H and W
+    h, w = 16, 32
+    theta = affine_matrix(1, rotation=1e-3, size=(h, w), dtype=torch.float64)
+    ident = affine_matrix(1, size=(h, w), dtype=torch.float64)
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, h, w], align_corners=False)
+    grid0 = torch.nn.functional.affine_grid(ident, [1, 1, h, w], align_corners=False)
+    vel = (grid - grid0)[0] / 1e-3 * torch.tensor([w / 2, h / 2], dtype=torch.float64)  # pixels per radian
+    px = grid0[0] * torch.tensor([w / 2, h / 2], dtype=torch.float64)
+    torch.testing.assert_close(vel[..., 0], -px[..., 1], atol=1e-2, rtol=1e-3)
+    torch.testing.assert_close(vel[..., 1], px[..., 0], atol=1e-2, rtol=1e-3)
+
+
+def test_degenerate_points_and_frames():
+    norms = torch.ones(1, 5, 3)
+    norms[0, 0] = 0.0  # a point where the layer is dead: 0 / 0
+    torch.testing.assert_close(family_ratio(norms, [0], [1, 2]), torch.ones(1))
+    assert torch.isnan(family_ratio(torch.zeros(1, 4, 3), [0], [1, 2])).all()
+    assert torch.isnan(effective_rank(torch.zeros(2, 3, 10))).all()
+    x, ref = torch.rand(2, 1, 4, 4), torch.rand(10, 1, 4, 4)
+    with pytest.raises(ValueError, match="rank < neighbors"):
+        local_pca_tangents(x, ref, neighbors=3, rank=3)

@@ -452,3 +452,12 @@ def test_bad_input_raises_value_error(call, message):
 def test_cuda_matches_cpu(measure):
     x, y = randn(40, 4), randn(40, 5, seed=1) + randn(40, 4)[:, :1]
     torch.testing.assert_close(measure(x.cuda(), y.cuda()).cpu(), measure(x, y), rtol=1e-7, atol=1e-9)
+
+
+def test_minibatch_cka_is_stable_under_a_huge_feature_offset():
+    # HSIC_1 is shift-invariant; a massive constant activation must not wreck it through cancellation
+    x, y = randn(60, 256), randn(60, 256, seed=1) + randn(60, 256)
+    shifted = x.clone()
+    shifted[:, 0] += 1e5
+    acc = MinibatchCKA().update(shifted + 1e3, y)
+    torch.testing.assert_close(acc.compute(), linear_cka(x, y, debiased=True), rtol=1e-9, atol=1e-9)

@@ -105,3 +105,22 @@ def test_bad_inputs_raise(trained, lang_data):
         least_squares_affine(torch.randn(10, 3), torch.randn(9, 3))
     with pytest.raises(ValueError, match="d_in must be an integer"):
         AffineStitch(0, 3)
+
+
+def test_stitch_follows_the_models_dtype_and_keeps_the_top_frozen_in_eval_mode(trained, lang_data):
+    import copy
+
+    _, train, test = lang_data
+    a, b = copy.deepcopy(trained).double(), copy.deepcopy(trained).double()
+    a.train()
+    b.train()
+    seen = []
+    handle = next(m for m in b.modules() if isinstance(m, torch.nn.LayerNorm)).register_forward_hook(
+        lambda m, i, o: seen.append(m.training))
+    try:
+        res = stitch_models(a, b, 1, train, test, steps=3, batch_size=16)
+    finally:
+        handle.remove()
+    assert res.stitch.weight.dtype == torch.float64
+    assert seen and not any(seen)  # B's top ran in eval mode throughout, the Adam phase included
+    assert a.training and b.training  # the caller's modes come back

@@ -37,7 +37,9 @@ def affine_matrix(batch: int, *, rotation=0.0, translate_x=0.0, translate_y=0.0,
 
     ``rotation`` in radians, translations in pixels, ``scale`` as a log factor (0: none), ``shear`` as the
     off-diagonal factor; each a number or a ``[batch]`` tensor. The output pixel at ``p`` samples the input at
-    ``A p + b`` (normalised coordinates), so every parameter at 0 is the identity.
+    ``A p + b``, so every parameter at 0 is the identity. The warp is defined in pixel units (a rotation is
+    rigid on non-square images too) and converted to ``affine_grid``'s normalised coordinates, which divide x
+    by ``W/2`` and y by ``H/2``.
     """
     h, w = size
     p = [torch.as_tensor(v, device=device, dtype=dtype).expand(batch) for v in
@@ -47,6 +49,8 @@ def affine_matrix(batch: int, *, rotation=0.0, translate_x=0.0, translate_y=0.0,
     zero = torch.zeros_like(rot)
     lin = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], 1) * k[:, None, None]
     lin = lin @ torch.stack([torch.stack([1 + zero, sh], -1), torch.stack([zero, 1 + zero], -1)], 1)
+    aspect = torch.tensor([[1.0, h / w], [w / h, 1.0]], device=lin.device, dtype=lin.dtype)
+    lin = lin * aspect  # D^-1 A D with D = diag(W/2, H/2): pixel-space linear map in normalised coordinates
     shift = torch.stack([2 * tx / w, 2 * ty / h], -1)  # one pixel is 2/size in normalised units
     return torch.cat([lin, shift.unsqueeze(-1)], -1)
 
@@ -119,9 +123,10 @@ def local_pca_tangents(x: Tensor, reference: Tensor, *, neighbors: int = 20, ran
     The top ``rank`` right singular vectors of the ``neighbors`` nearest reference points (Euclidean), centred
     on their mean. Signs are arbitrary. A point present in ``reference`` counts as its own neighbour.
     """
-    if not 1 <= rank <= neighbors <= len(reference):
-        raise ValueError(f"need 1 <= rank <= neighbors <= len(reference); got rank={rank}, neighbors={neighbors}, "
-                         f"{len(reference)} reference points")
+    if not 1 <= rank < neighbors <= len(reference) or rank > x[0].numel():
+        raise ValueError(f"need 1 <= rank < neighbors <= len(reference) and rank <= the point dimension (centred "
+                         f"neighbours span at most neighbors - 1 directions); got rank={rank}, "
+                         f"neighbors={neighbors}, {len(reference)} reference points of dimension {x[0].numel()}")
     if x.shape[1:] != reference.shape[1:]:
         raise ValueError(f"x {tuple(x.shape)} and reference {tuple(reference.shape)} differ in point shape")
     q, r = x.flatten(1), reference.flatten(1).to(x)
@@ -235,7 +240,8 @@ def neural_frame(model: nn.Module, x: Tensor, directions: Tensor, *, stages=None
                 for i, a in enumerate(forward(xs)):
                     acts[i].append(a)
             rep = xs.repeat_interleave(k, 0)  # [n*K, ...], point-major like the directions
-            _, tangents = torch.func.jvp(forward, (rep,), (vs.reshape(n * k, *xs.shape[1:]),))
+            with torch.no_grad():  # forward mode needs no autograd graph
+                _, tangents = torch.func.jvp(forward, (rep,), (vs.reshape(n * k, *xs.shape[1:]),))
             for i, t in enumerate(tangents):
                 vecs[i].append(t.detach().view(n, k, -1))
     finally:
@@ -255,13 +261,17 @@ def family_ratio(norms: Tensor, family: Sequence[int], reference: Sequence[int])
 
     ``rho_l = mean_{v in family} ||J_l v|| / mean_{v in reference} ||J_l v||`` per point, then the geometric mean
     over points: ``[layers]``. With unit-norm directions ``rho_0 = 1``. The ratio is unchanged by rescaling a
-    layer, so models whose activations differ in scale can be compared.
+    layer, so models whose activations differ in scale can be compared. A point where the layer does not
+    respond to the reference at all (a dead layer: 0 / 0, or x / 0) has no ratio and is left out of the mean;
+    a layer with no such point left is NaN.
     """
     family, reference = list(family), list(reference)
     if not family or not reference:
         raise ValueError("family and reference must each list at least one direction index")
-    per_point = norms[..., family].mean(-1) / norms[..., reference].mean(-1).clamp_min(1e-30)
-    return per_point.clamp_min(1e-30).log().mean(-1).exp()
+    per_point = norms[..., family].mean(-1) / norms[..., reference].mean(-1)
+    logs = per_point.log()  # -inf where the family gives 0 against a live reference: a true zero response
+    logs = torch.where(torch.isfinite(per_point), logs, torch.full_like(logs, float("nan")))
+    return logs.nanmean(-1).exp()
 
 
 def frame_cosines(vectors: Tensor) -> Tensor:
@@ -274,13 +284,16 @@ def effective_rank(vectors: Tensor) -> Tensor:
     """Effective rank ``exp(H(s^2 / sum s^2))`` of each point's frame ``[B, K, d] -> [B]``.
 
     ``s`` are the singular values of the ``K x d`` frame: ``K`` for ``K`` orthogonal equal-length vectors, 1
-    when all vectors are parallel. It measures how many independent directions a layer keeps. This is the
+    when all vectors are parallel, NaN for an all-zero frame. It measures how many independent directions a
+    layer keeps. This is the
     *energy* form (the distribution of ``s^2``); Roy & Vetterli (2007) define the effective rank with
     ``p = s / sum s``, which is never smaller than this one for the same frame.
     """
     s2 = torch.linalg.svdvals(vectors.double()) ** 2
-    p = s2 / s2.sum(-1, keepdim=True).clamp_min(1e-300)
-    return torch.exp(-(p * p.clamp_min(1e-300).log()).sum(-1)).to(vectors.dtype)
+    total = s2.sum(-1, keepdim=True)
+    p = s2 / total.clamp_min(1e-300)
+    rank = torch.exp(-(p * p.clamp_min(1e-300).log()).sum(-1))
+    return torch.where(total.squeeze(-1) > 0, rank, torch.nan).to(vectors.dtype)  # an all-zero frame has none
 
 
 # ---------------------------------------------------------------------------------------------- training regimes

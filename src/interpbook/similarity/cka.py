@@ -289,6 +289,7 @@ class MinibatchCKA:
                 raise ValueError(f"{side}[{i}] must be a tensor [m, ...] (m examples); got "
                                  f"{getattr(h, 'shape', type(h).__name__)}")
             h = as_representation(h.flatten(1), f"{side}[{i}]", min_rows=4)
+            h = h - h.mean(0)  # HSIC_1 ignores a shift of the features; centring first avoids cancellation
             grams.append(h @ h.mT)
         m = {g.shape[0] for g in grams}
         if len(m) > 1:

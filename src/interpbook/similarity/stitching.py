@@ -17,7 +17,9 @@ whether the two are alike.
 Intuition. A purely gradient-trained stitch can fail silently (a bad optimiser run looks like dissimilar
 models), so the stitch is warm-started with the least-squares map from ``h^A_l`` to ``h^B_l`` on the same
 tokens, the answer when the two streams are affinely related, and only then trained with Adam on the task
-loss. Stitching a model to itself recovers the identity at the warm start and has a penalty of ~0.
+loss (the "direct matching" initialisation followed by task-loss training of Csiszárik et al., 2021,
+https://arxiv.org/abs/2106.07682; Bansal et al. train a linear/1×1 stitch with batch norm from scratch).
+Stitching a model to itself recovers the identity at the warm start and has a penalty of ~0.
 
 The bottom model runs once, without gradients: its residuals are computed in batches and cached, so each
 optimiser step costs one pass through B's top blocks. Models follow the interface of
@@ -39,13 +41,13 @@ from interpbook.train import TrainConfig, fit
 class AffineStitch(nn.Module):
     """``h -> h @ W.T + b`` from width ``d_in`` (model A) to ``d_out`` (model B), applied at every position."""
 
-    def __init__(self, d_in: int, d_out: int, *, device=None):
+    def __init__(self, d_in: int, d_out: int, *, device=None, dtype=None):
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out)):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-        self.weight = nn.Parameter(torch.zeros(d_out, d_in, device=device))  # [d_B, d_A]
-        self.bias = nn.Parameter(torch.zeros(d_out, device=device))  # [d_B]
+        self.weight = nn.Parameter(torch.zeros(d_out, d_in, device=device, dtype=dtype))  # [d_B, d_A]
+        self.bias = nn.Parameter(torch.zeros(d_out, device=device, dtype=dtype))  # [d_B]
 
     def forward(self, h: Tensor) -> Tensor:  # [..., d_A] -> [..., d_B]
         return F.linear(h, self.weight, self.bias)
@@ -103,6 +105,13 @@ class _TopOnResid(nn.Module):
         super().__init__()
         self.top, self.layer, self.stitch = top, layer, stitch
 
+    def train(self, mode: bool = True) -> _TopOnResid:
+        """Only the stitch follows ``mode``: the frozen top stays in eval mode (no dropout, no batch-norm updates)."""
+        self.training = mode
+        self.stitch.train(mode)
+        self.top.eval()
+        return self
+
     def forward(self, resid: Tensor) -> Tensor:
         return self.top.forward_from(self.layer, self.stitch(resid))
 
@@ -150,7 +159,8 @@ def stitch_models(bottom: nn.Module, top: nn.Module, layer: int, train_tokens: T
             they may differ in width, and may be the same model.
         layer: residual boundary, 0 (embedding output) .. n_layers.
         train_tokens, test_tokens: integer ``[n, pos]`` token sequences (fit / evaluate).
-        steps: Adam steps (0: report the warm start only); lr, batch_size: of the Adam phase.
+        steps: Adam steps (0: report the warm start only), rounded up to whole epochs of the training tokens
+            when they exceed one epoch; lr, batch_size: of the Adam phase (constant rate, no weight decay).
         seed: minibatch order. device: where the work runs (default: ``top``'s device); models are moved there.
 
     Returns:
@@ -180,13 +190,14 @@ def stitch_models(bottom: nn.Module, top: nn.Module, layer: int, train_tokens: T
         raise ValueError(f"layer must be a residual boundary 0..{min(n_bottom, n_top)} of both models "
                          f"(n_layers {n_bottom} and {n_top}); got {layer!r}")
     device = torch.device(device) if device is not None else next(top.parameters()).device
-    bottom, top = bottom.to(device).eval(), top.to(device).eval()
+    modes = bottom.training, top.training
+    bottom, top = bottom.to(device).eval(), top.to(device).eval()  # the models stay on ``device``
     train_tokens, test_tokens = train_tokens.to(device), test_tokens.to(device)
 
     inputs = train_tokens[:, :-1]  # the last token predicts nothing we can score
     h_a = _residuals(bottom, inputs, layer, eval_batch_size)  # [n, T-1, d_A]
     dtype = next(top.parameters()).dtype
-    stitch = AffineStitch(bottom.cfg.d_model, top.cfg.d_model, device=device)
+    stitch = AffineStitch(bottom.cfg.d_model, top.cfg.d_model, device=device, dtype=dtype)
     if warm_start:
         k = len(inputs) if warm_sequences is None else int(warm_sequences)
         h_b = _residuals(top, inputs[:k], layer, eval_batch_size)
@@ -218,5 +229,7 @@ def stitch_models(bottom: nn.Module, top: nn.Module, layer: int, train_tokens: T
                 p.requires_grad_(True)
         top.eval()
     stitched_loss = held_out()
+    bottom.train(modes[0])
+    top.train(modes[1])
     return StitchResult(stitch, int(layer), stitched_loss - top_loss, warm_loss - top_loss, top_loss, stitched_loss,
                         history)
