@@ -118,3 +118,46 @@ def test_bad_input_is_rejected(tiles):
         corrupt(tiles[0], "contrast", 1)
     with pytest.raises(ValueError, match="unknown corruption"):
         corrupt(tiles, "rain", 1)
+
+
+def test_glass_blur_scrambling_has_no_drift():
+    # a ramp in x: a drift of the scrambled content would show as a mean change in the interior
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(8, 1, 64, 64).contiguous()
+    out = corrupt(ramp, "glass_blur", 5, seed=0)
+    interior = (slice(None), slice(None), slice(10, 54), slice(10, 54))
+    shift_px = float((out[interior] - ramp[interior]).mean()) * 63  # in pixels of the ramp
+    # one-sided offsets in [-4, 4) drifted the content by 1.15 px; what is left (0.14 px) is the reference's own
+    # uint8 floor of the blurred image (-0.5/255 on average, 0.12 px of this ramp)
+    assert abs(shift_px) < 0.4
+
+
+def test_zoom_blur_uses_numpys_zoom_factors():
+    import numpy as np
+
+    from interpbook.corruptions import imagenet_c
+
+    assert np.arange(1, 1.31, 0.03).tolist()[-1] == 1.3000000000000003  # what the reference iterates over
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    expected = x.clone()
+    for z in np.arange(1, 1.31, 0.03).tolist():
+        ch = math.ceil(32 / z)
+        top = (32 - ch) // 2
+        crop = x[:, :, top:top + ch, top:top + ch]
+        size = max(round(ch * z), 32)
+        expected = expected + torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear",
+                                                              align_corners=True)[:, :, :32, :32]
+    torch.testing.assert_close(imagenet_c.zoom_blur(x, 5), (expected / 12).clamp(0, 1))
+
+
+def test_corrupt_checks_the_severity_for_every_corruption(tiles):
+    for name in ("fog", "snow", "gaussian_noise"):
+        for bad in (0, 2.5, 6, True):
+            with pytest.raises(ValueError, match="severity must be an integer in 1..5"):
+                corrupt(tiles, name, bad)
+
+
+def test_snow_flakes_are_clipped_before_the_streak():
+    from interpbook.corruptions.weather import snow_layer
+
+    layer = snow_layer(16, 64, 3, seed=0)
+    assert float(layer.max()) <= 1.0 + 1e-6

@@ -8,8 +8,9 @@ longer imports with current scikit-image, so the corruptions are re-implemented 
 Every corruption takes ``x: [B, C, H, W]`` in [0, 1] (C = 1 or 3), an integer ``severity`` in 1..5 and a
 ``seed``; it returns a tensor of the same shape, dtype and device, clipped to [0, 1]. Randomness is drawn
 on the CPU from ``torch.Generator().manual_seed(seed)`` and moved to ``x``'s device, so a seed gives the
-same corruption on every device. The weather corruptions (snow, frost, fog) live in
-:mod:`interpbook.corruptions.weather`; :func:`corrupt` dispatches to all fifteen by name.
+same corruption on every device. The weather corruptions live in :mod:`interpbook.corruptions.weather`
+(snow is ImageNet-C's; fog is Koschmieder's law, a physical model in place of ImageNet-C's plasma-fractal
+recipe; frost needs ImageNet-C's photographs and is absent); :func:`corrupt` dispatches by name.
 
 Where this port departs from the numpy reference (all visible only at the pixel level):
 glass blur replaces the sequential random pixel swaps by a vectorised random local resampling (same
@@ -23,6 +24,7 @@ import importlib
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -51,6 +53,11 @@ def register_corruption(name: str):
 def corrupt(x: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     """Apply corruption ``name`` at ``severity`` (1..5) to ``x: [B, C, H, W]`` in [0, 1]; same shape back.
 
+    Random draws are made for the whole batch from one generator seeded by ``seed``: the result is
+    deterministic for a seed and a batch, but an image corrupted alone differs from the same image corrupted
+    inside a batch. ``fog`` and ``snow`` are :mod:`interpbook.corruptions.weather`'s (``fog`` is Koschmieder's
+    law over a depth field, not ImageNet-C's plasma-fractal recipe; see there).
+
     >>> corrupt(torch.rand(2, 3, 32, 32), "gaussian_noise", 3, seed=0).shape
     torch.Size([2, 3, 32, 32])
     """
@@ -60,6 +67,8 @@ def corrupt(x: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
             CORRUPTIONS[name] = fn
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; available: {', '.join(sorted(CORRUPTIONS))}")
+    if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
+        raise ValueError(f"severity must be an integer in 1..5, got {severity!r}")
     return CORRUPTIONS[name](x, severity, seed=seed)
 
 
@@ -208,7 +217,7 @@ def zoom_blur(x: Tensor, severity: int = 1, *, seed: int = 0) -> Tensor:
     """Average of the image with centred zooms by factors 1 … 1.11 up to 1 … 1.31 (deterministic)."""
     _check(x, severity)
     stop, step = ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))[severity - 1]
-    factors = torch.arange(1, stop, step, dtype=torch.float64).tolist()
+    factors = np.arange(1, stop, step).tolist()  # numpy float steps (1.3000000000000003) round as the reference
     _, _, h, w = x.shape
     out = x.clone()
     for z in factors:
@@ -224,8 +233,12 @@ def zoom_blur(x: Tensor, severity: int = 1, *, seed: int = 0) -> Tensor:
 def glass_blur(x: Tensor, severity: int = 1, *, seed: int = 0) -> Tensor:
     """Gaussian blur, then local pixel scrambling within ±max_delta pixels, then Gaussian blur again.
 
-    ``(sigma, max_delta, passes)`` = (0.7, 1, 2) … (1.5, 4, 2). The reference swaps pixels one at a time in
-    a Python loop; here each pass moves every interior pixel to a random offset in [-δ, δ) at once.
+    ``(sigma, max_delta, passes)`` = (0.7, 1, 2) … (1.5, 4, 2). The reference swaps each interior pixel with
+    one at an offset drawn from [-δ, δ), one at a time in a Python loop, so content moves by ``+off`` and
+    ``-off`` alike. Here each pass reads every interior pixel from such an offset, with its sign flipped at
+    random (both axes together), all at once: the displacement is symmetric as in the reference, but a
+    gather is not a permutation (some pixels are read twice, some not at all), and the reference's last
+    interior row and column (``H - δ``) are left alone.
     """
     _check(x, severity)
     sigma, delta, passes = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))[severity - 1]
@@ -236,7 +249,9 @@ def glass_blur(x: Tensor, severity: int = 1, *, seed: int = 0) -> Tensor:
     cols = torch.arange(w, device=x.device)[None, None, :]
     interior = ((rows > delta) & (rows < h - delta) & (cols > delta) & (cols < w - delta))
     for _ in range(passes):
-        offsets = torch.randint(-delta, delta, (2, b, h, w), generator=gen).to(x.device)
+        offsets = torch.randint(-delta, delta, (2, b, h, w), generator=gen)
+        flip = torch.randint(0, 2, (1, b, h, w), generator=gen) * 2 - 1  # a swap moves content both ways
+        offsets = (offsets * flip).to(x.device)
         src_r = torch.where(interior, (rows + offsets[0]).clamp(0, h - 1), rows.expand(b, h, w))
         src_c = torch.where(interior, (cols + offsets[1]).clamp(0, w - 1), cols.expand(b, h, w))
         flat = (src_r * w + src_c).reshape(b, 1, h * w).expand(b, c, h * w)

@@ -280,7 +280,7 @@ def snow_layer(n: int, size: int | tuple[int, int], severity: int, *, generator:
     layer = mean + std * torch.randn((n, 1, h, w), generator=gen, device=gen.device, dtype=torch.float64)
     angle = torch.deg2rad(torch.empty(n, dtype=torch.float64, device=gen.device).uniform_(-135, -45, generator=gen))
     layer = _clipped_zoom(layer, zoom)
-    layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
+    layer = torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1)  # clipped before the blur
     shrink = min(h, w) / SNOW_REFERENCE_SIZE
     layer = _streak(layer, radius * shrink, sigma * shrink, angle).clamp_min(0)
     return layer.to(device=device, dtype=dtype)
