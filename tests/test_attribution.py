@@ -442,3 +442,15 @@ def test_every_method_on_cuda_matches_cpu():
         gpu = attribute(model.cuda(), x.cuda(), method=method, target=1, **extra)
         model.cpu()
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-6, atol=1e-8, msg=method)
+
+
+def test_grad_cam_is_unchanged_by_an_in_place_relu_after_the_layer():
+    from interpbook.attribution.gradcam import grad_cam
+
+    def net(inplace):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(inplace=inplace), nn.Flatten(),
+                             nn.Linear(4 * 8 * 8, 3))
+
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(grad_cam(net(True), x, 1), grad_cam(net(False), x, 1))  # layer: the conv

@@ -372,3 +372,11 @@ def test_layer_universality_pairs_a_permuted_dictionary():
 def test_universality_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_topk_training_refuses_a_one_row_last_batch():
+    from interpbook.sae import SparseAutoencoder, train_sae
+
+    sae = SparseAutoencoder(6, 20, kind="topk", k=3)
+    with pytest.raises(ValueError, match="last batch of one row"):
+        train_sae(sae, torch.randn(33, 6), epochs=1, batch_size=8)

@@ -23,7 +23,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     optimizer: str = "adamw"  # adamw | sgd (momentum 0.9)
-    seed: int = 0  # shuffling order
+    seed: int = 0  # shuffling order (only)
     clip_grad: float | None = None  # max global gradient norm (None: no clipping)
     warmup_steps: int = 0  # linear learning-rate warm-up over this many optimiser steps
     schedule: str = "constant"  # constant | cosine (decay to 0 over all steps, after the warm-up)
@@ -54,8 +54,11 @@ def fit(model: nn.Module, x: Tensor | tuple[Tensor, ...], y: Tensor, config: Tra
             default cross-entropy of ``model(*inputs)``.
         on_epoch: called as ``on_epoch(epoch, history)`` after every epoch (logging, early inspection).
 
-    The data stay on their device; batches are index slices of a seeded permutation, so the same seed
-    gives the same model on the same machine.
+    The data stay on their device; batches are index slices of a permutation seeded by ``seed``, so the
+    same seed, the same initial weights and the same machine give the same model, unless the model draws
+    random numbers itself (dropout uses torch's global generator: seed it too). The last batch may be
+    partial. Parameters left out by ``parameters`` are not updated, but the model runs in train mode, so
+    dropout and batch-norm statistics in the frozen part still act. The model is left in eval mode.
     """
     cfg = config or TrainConfig()
     unknown = [key for key in overrides if not hasattr(cfg, key)]

@@ -171,9 +171,10 @@ def band_shapley(model: nn.Module, x: Tensor, y: Tensor, *, baseline, num_classe
                  groups: list[list[int]] | None = None, batch_size: int = 1024) -> dict[str, Tensor]:
     """Exact band Shapley values of ``model``'s ``metric`` on ``(x, y)``.
 
-    Returns a dict with ``phi`` ``[k]``, ``share`` ``[k]`` (φ / Σφ), ``values`` ``[2^k]`` (``v`` of every
-    coalition, ordered as :func:`coalitions`) and ``confusions`` ``[2^k, N, C, C]`` (for
-    :func:`bootstrap_shapley`). ``values[-1]`` is the score with all bands, ``values[0]`` with none.
+    Returns a dict with ``phi`` ``[k]``, ``share`` ``[k]`` (φ / Σφ; NaN or ±inf when v(N) = v(∅)),
+    ``values`` ``[2^k]`` (``v`` of every coalition, ordered as :func:`coalitions`) and ``confusions``
+    ``[2^k, N, C, C]`` (for :func:`bootstrap_shapley`). ``values[-1]`` is the score with all bands,
+    ``values[0]`` with none.
 
     Example:
         >>> from interpbook.models.segmentation import FusionFCN

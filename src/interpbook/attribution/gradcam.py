@@ -64,7 +64,11 @@ def grad_cam(model: nn.Module, x: Tensor, target=None, *, layer=None, relu: bool
     module = _find_layer(model, layer)
     tgt = resolve_target(model, x, target)
     acts: list[Tensor] = []
-    handle = module.register_forward_hook(lambda mod, inp, out: acts.append(out))
+    def keep(mod, inp, out):  # the rest of the net runs on a copy: an in-place ReLU after the layer cannot
+        acts.append(out)      # overwrite the activations A^k the map is built from
+        return out.clone() if isinstance(out, Tensor) else out
+
+    handle = module.register_forward_hook(keep)
     try:
         with torch.enable_grad():
             out = model(x.detach().requires_grad_(True))

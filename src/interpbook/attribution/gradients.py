@@ -59,7 +59,10 @@ def saliency(model: nn.Module, x: Tensor, target=None, *, abs: bool = True) -> T
         model: maps ``x`` to logits ``[batch, classes]``.
         x: input batch ``[batch, ...]``.
         target: class to explain (int, ``[batch]`` tensor, or ``None`` for the prediction).
-        abs: return ``|grad|`` (captum's default, and the paper's) rather than the signed gradient.
+        abs: return ``|grad|`` (captum's default) rather than the signed gradient. Simonyan et al. then take
+            the maximum of ``|grad|`` over colour channels for a pixel map; this returns every channel, and
+            :func:`interpbook.attribution.groundtruth.pixel_map` (used by the deletion and ground-truth scores)
+            sums them instead.
 
     Returns:
         ``[batch, ...]`` like ``x``.

@@ -56,6 +56,11 @@ def _check_ratio(ratio: float, mode: str) -> None:
 def mask_by_area(attr: Tensor, ratio: float, *, mode: str = "morf", generator: torch.Generator | None = None) -> Tensor:
     """Keep-masks that remove ``int(H*W*ratio)`` pixels per map, in MoRF or LeRF order.
 
+    LeRF at ``ratio`` removes the ``ratio`` share of *least* relevant pixels, as in the soundness/completeness
+    code (``soco``); Rong et al.'s own ROAD code (``road/imputed_dataset.py``, ``remove=False``) indexes its
+    LeRF axis the other way (at ``p`` it removes the least relevant ``1 − p``), and breaks ties with fixed
+    noise where this uses a random permutation.
+
     Args:
         attr: attribution maps ``[n, H, W]``.
         ratio: fraction of pixels to remove, in [0, 1].

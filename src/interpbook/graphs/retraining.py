@@ -17,7 +17,9 @@ If an attribution ranks the edges the label depends on first, RoMie accuracy is 
    isolated nodes); a graph left with no edge at all keeps its nodes with zeroed features instead.
 
 :func:`retrain` trains many such networks at once as members of one stacked classifier through the
-book's training loop :func:`interpbook.train.fit`; :func:`retraining_sweep` runs a whole grid.
+book's training loop :func:`interpbook.train.fit`; :func:`retraining_sweep` runs a whole grid. Unlike the
+paper, which reports test accuracy at the epoch of best validation accuracy, each network here trains for a
+fixed number of epochs and has no validation split.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ An SAE rewrites it as a sparse, non-negative combination of ``m > d`` learned di
 interpretable feature (Bricken et al., 2023; Cunningham et al., 2024). Two recipes, one class:
 
 * ``kind="topk"`` — Gao et al. (2024), *Scaling and evaluating sparse autoencoders*, as implemented by
-  EleutherAI's ``sparsify`` (whose SAEs Lan et al., 2024 compare)::
+  EleutherAI's ``sparsify`` (whose SAEs Lan et al., 2024 compare), except that the AuxK reconstruction of the
+  residual is Gao et al.'s ``W_dec z_aux`` without ``sparsify``'s ``b_dec`` (it matters only while latents are
+  dead), and the encoder starts as the transposed unit-norm decoder::
 
       pre(x) = W_encᵀ (x − b_dec) + b_enc                 # pre-encoder bias subtraction
       f(x)   = ReLU(TopK_k(pre(x)))                        # the k largest survive (fewer if < k are positive)
@@ -38,6 +40,7 @@ dictionary in Anthropic's notation), ``b_dec [d_in]``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -255,6 +258,10 @@ def train_sae(sae: SparseAutoencoder, x: Tensor, config: TrainConfig | None = No
     if b_dec_init == "mean":
         with torch.no_grad():
             sae.b_dec.copy_(x.mean(0))
+    cfg = dataclasses.replace(config or TrainConfig(), **overrides)
+    if sae.kind == "topk" and len(x) % cfg.batch_size == 1:
+        raise ValueError(f"{len(x)} rows in batches of {cfg.batch_size} leave a last batch of one row, whose "
+                         "variance (the FVU loss's denominator) is 0; drop a row or change batch_size")
     dummy = torch.zeros(len(x), dtype=torch.long, device=x.device)  # fit wants labels; an SAE has none
     history = fit(sae, x, dummy, config, loss=sae_loss, **overrides)
     if sae.normalise_decoder:
