@@ -512,3 +512,21 @@ def test_bad_budget_shapes_and_steps_rejected():
         perturb(model, x, y, eps=0.1, step_size=torch.ones(2))
     with pytest.raises(ValueError, match="steps must be a non-negative integer"):
         perturb(model, x, y, eps=0.1, steps=-1)
+
+
+def test_success_is_judged_in_eval_mode_and_inputs_must_lie_in_the_box():
+    from torch import nn
+
+    from interpbook.attacks.pgd import parse_norm, perturb
+    from interpbook.attacks.subspace import is_adversarial
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 3))
+    x, y = torch.rand(200, 1, 8), torch.randint(0, 3, (200,))
+    model.train()
+    first, second = is_adversarial(model, x, y), is_adversarial(model, x, y)
+    assert torch.equal(first, second) and model.training  # no dropout noise, mode given back
+    with pytest.raises(ValueError, match="must lie in the box"):
+        perturb(model, x + 1.5, y, norm="inf", eps=0.01, steps=1)
+    with pytest.raises(ValueError, match="unknown norm"):
+        parse_norm(True)

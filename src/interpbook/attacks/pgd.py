@@ -29,6 +29,8 @@ L1_METHODS = ("slide", "steepest")
 
 def parse_norm(norm) -> float:
     """``"inf" | "linf" | inf | 2 | "2" | 1 | "1"`` -> ``math.inf``, ``2.0`` or ``1.0``."""
+    if isinstance(norm, bool):
+        raise ValueError(f"unknown norm {norm!r}; allowed: inf, 2, 1")
     key = str(norm).lower().replace("l", "") if not isinstance(norm, (int, float)) else norm
     table = {"inf": math.inf, math.inf: math.inf, "2": 2.0, 2: 2.0, "1": 1.0, 1: 1.0}
     if key not in table:
@@ -153,9 +155,15 @@ def perturb(
         mask: which coordinates may change; broadcastable to ``x`` (per example or shared). ``None``
             means every coordinate.
         random_start: start from a uniform sample of the ball ∩ subspace (then clipped to the box).
-        clip: the valid input box, or ``None`` for an unconstrained input space.
+        clip: the valid input box, or ``None`` for an unconstrained input space; ``x`` must lie in it. Each
+            step projects onto the ball, applies the mask, then clips to the box: for l_inf this is the exact
+            projection onto ball ∩ box; for l2 and l1 it is feasible but not the exact projection onto the
+            intersection (ART clips first, then projects; both differ from the exact one).
         l1_method: ``"slide"`` or ``"steepest"`` (only for ``norm=1``).
-        l1_sparsity: SLIDE moves the top ``1 - l1_sparsity`` fraction of free coordinates.
+        l1_sparsity: SLIDE moves the top ``1 - l1_sparsity`` fraction of *free* (subspace) coordinates. The
+            references move fewer: cleverhans' ``grad_sparsity=99`` and foolbox the top 1 % of all
+            coordinates, Tramèr & Boneh a percentile drawn from [80, 99]; with 0.9 and d ≤ 10 free
+            coordinates SLIDE is steepest ascent (one coordinate).
         keep_best: per example, return the last iterate if it is misclassified, else the first earlier
             iterate that was (else the last iterate).
         generator: a ``torch.Generator`` on ``x.device`` for the random start.
@@ -189,6 +197,9 @@ def perturb(
         except RuntimeError:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(shape)}") from None
     lo, hi = clip if clip is not None else (-math.inf, math.inf)
+    if clip is not None and (float(x0.min()) < lo - 1e-6 or float(x0.max()) > hi + 1e-6):
+        raise ValueError(f"x must lie in the box clip={clip} (got values in [{float(x0.min()):.4g}, "
+                         f"{float(x0.max()):.4g}]); pass clip=None or the data's own range")
 
     def to_box(delta):
         return (x0 + delta).clamp(lo, hi) - x0 if clip is not None else delta

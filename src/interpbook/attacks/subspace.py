@@ -61,7 +61,13 @@ def patch_masks(n: int, shape: tuple[int, int, int], sides: list[int], *, genera
 
 @torch.no_grad()
 def is_adversarial(model, x_adv: Tensor, y: Tensor) -> Tensor:
-    return model(x_adv).argmax(1) != y
+    """Misclassified in eval mode (as :func:`perturb` judges), the model's mode given back: ``[batch]`` bool."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x_adv).argmax(1) != y
+    finally:
+        model.train(was_training)
 
 
 def success_grid(model, x, y, *, norm, eps_grid, masks, chunk: int = 8192, **pgd) -> np.ndarray:
@@ -110,7 +116,7 @@ def linear_max_change(w: Tensor, mask: Tensor, eps: float | Tensor, norm) -> Ten
     ``w`` is ``[D]``, ``mask`` ``[..., D]``; returns ``mask.shape[:-1]`` (no box constraint).
     """
     q = dual_exponent(parse_norm(norm))
-    return torch.as_tensor(eps, dtype=w.dtype) * torch.linalg.vector_norm(w * mask, ord=q, dim=-1)
+    return torch.as_tensor(eps, dtype=w.dtype, device=w.device) * torch.linalg.vector_norm(w * mask, ord=q, dim=-1)
 
 
 @dataclass
