@@ -14,9 +14,11 @@ def test_save_writes_png_svg_with_provenance(build_dir):
                      scales={"smoke": {}, "ci": {}, "full": {}})
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    png = figures.save(fig, "line")
-    assert png == build_dir / "figures" / "demo" / "line.png"
-    assert png.with_suffix(".svg").is_file()
+    staged = figures.save(fig, "line")
+    assert staged.is_file() and not (build_dir / "figures" / "demo" / "line.png").exists()  # staged until finish
+    interpbook.finish()
+    png = build_dir / "figures" / "demo" / "line.png"
+    assert png.is_file() and png.with_suffix(".svg").is_file() and not staged.exists()
     meta = figures.read_metadata(png)
     assert meta["chapter"] == "demo" and meta["scale"] == "ci" and meta["seed"] == 3
     assert {"commit", "versions"} <= set(meta)
@@ -31,3 +33,12 @@ def test_bad_names_rejected(build_dir, name):
     with pytest.raises(ValueError, match="figure name"):
         figures.save(fig, name)
     plt.close(fig)
+
+
+def test_a_run_that_stops_half_way_leaves_no_figures_where_the_book_reads(build_dir):
+    interpbook.start("demo", "01_demo", scale="ci", seed=0, device="cpu", scales={"smoke": {}, "ci": {}, "full": {}})
+    fig = plt.figure()
+    figures.save(fig, "half")
+    assert not (build_dir / "figures" / "demo").exists()  # nothing installed without finish()
+    interpbook.start("demo", "01_demo", scale="ci", seed=0, device="cpu", scales={"smoke": {}, "ci": {}, "full": {}})
+    assert not figures.staging_dir("demo", "01_demo").exists()  # a new run clears the leftovers

@@ -149,3 +149,65 @@ def test_cli_list_names_the_chapters():
     proc = subprocess.run([sys.executable, "-m", "interpbook", "list"], capture_output=True, text=True,
                           cwd=paths.repo_root())
     assert proc.returncode == 0 and "adv-subspace-dim: 01_subspace_pgd" in proc.stdout
+
+
+SEEDED = '''\
+# %% tags=["parameters"]
+scale = "ci"
+seed = 0
+device = "auto"
+
+# %%
+import matplotlib.pyplot as plt
+import interpbook
+from interpbook import claims, figures
+cfg = interpbook.start("seeded", "01_seeded", scale=scale, seed=seed, device=device,
+                       scales={"smoke": {}, "ci": {}, "full": {}})
+figures.save(plt.figure(), "fig", show=False)
+claims.check("C1", "holds for seed 0 only", value=float(seed == 0), op=">=", threshold=1.0)
+interpbook.finish()
+'''
+
+MIDWAY = '''\
+# %% tags=["parameters"]
+scale = "ci"
+seed = 0
+device = "auto"
+
+# %%
+import matplotlib.pyplot as plt
+import interpbook
+from interpbook import figures
+cfg = interpbook.start("midway", "01_midway", scale=scale, seed=seed, device=device,
+                       scales={"smoke": {}, "ci": {}, "full": {}})
+figures.save(plt.figure(), "before", show=False)
+raise RuntimeError("boom mid-way")
+'''
+
+
+def test_a_failed_run_is_never_served_from_the_cache_and_missing_outputs_rerun(tmp_path):
+    root = make_repo(tmp_path, {"seeded/01_seeded": SEEDED})
+    assert [r.status for r in runner.run(jobs_for(root, seed=0))] == ["ok"]
+    assert [r.status for r in runner.run(jobs_for(root, seed=1))] == ["failed"]  # results/figures now seed 1's
+    assert [r.status for r in runner.run(jobs_for(root, seed=0))] == ["ok"], "must re-execute, not 'cached'"
+    assert json.loads((root / "build" / "results" / "ci" / "seeded" / "01_seeded.json").read_text())["seed"] == 0
+    shutil.rmtree(root / "build" / "figures" / "seeded")
+    assert [r.status for r in runner.run(jobs_for(root, seed=0))] == ["ok"], "deleted figures are regenerated"
+    assert (root / "build" / "figures" / "seeded" / "fig.png").is_file()
+
+
+def test_a_notebook_failing_half_way_installs_none_of_its_figures(tmp_path, capsys):
+    root = make_repo(tmp_path, {"midway/01_midway": MIDWAY})
+    [result] = runner.run(jobs_for(root))
+    assert result.status == "failed"
+    assert not (root / "build" / "figures" / "midway").exists()
+    assert (root / "build" / "failed" / "midway" / "figures" / "before.png").is_file()
+    assert not any((root / "build" / ".staging").rglob("*.png")), "nothing left staged"
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("midway"))
+    assert row.split()[-1] == "—"
+
+
+def test_timeout_must_be_positive(tmp_path):
+    root = make_repo(tmp_path, {"good/01_good": GOOD})
+    with pytest.raises(runner.UsageError, match="--timeout must be a positive"):
+        jobs_for(root, timeout_s=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 from interpbook import paths, session
@@ -41,9 +42,29 @@ def use_style() -> None:
 
 
 def figure_dir(chapter: str | None = None) -> Path:
+    """Where the book reads a chapter's figures: ``build/figures/<chapter>/``."""
     run = session.current()
     slug = chapter or (run.chapter if run else "_scratch")
     return paths.build_dir() / "figures" / slug
+
+
+def staging_dir(chapter: str, notebook: str) -> Path:
+    """Where a running notebook's figures wait until :func:`interpbook.finish` installs them."""
+    return paths.build_dir() / ".staging" / chapter / notebook
+
+
+def install_staged(chapter: str, notebook: str) -> list[Path]:
+    """Move a run's staged figures into :func:`figure_dir` (each file replaced atomically)."""
+    staged, out = staging_dir(chapter, notebook), figure_dir(chapter)
+    moved = []
+    if staged.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(staged.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                os.replace(f, out / f.name)
+                moved.append(out / f.name)
+        shutil.rmtree(staged, ignore_errors=True)
+    return moved
 
 
 def metadata() -> dict:
@@ -61,7 +82,11 @@ def metadata() -> dict:
 
 
 def save(fig, name: str, *, show: bool = True) -> Path:
-    """Write ``fig`` as PNG and SVG under ``build/figures/<chapter>/`` and display it inline.
+    """Write ``fig`` as PNG and SVG for ``build/figures/<chapter>/`` and display it inline.
+
+    Inside a run (after :func:`interpbook.start`) the files are staged and :func:`interpbook.finish`
+    installs them, so a notebook that fails half-way never leaves part of its figures where the book reads
+    them (the returned path is then the staged file). Without a run they are written there directly.
 
     Args:
         fig: a matplotlib figure.
@@ -76,7 +101,8 @@ def save(fig, name: str, *, show: bool = True) -> Path:
 
     if not _NAME.match(name):
         raise ValueError(f"figure name {name!r} must be letters, digits, '_', '.', '-' (no folders)")
-    out = figure_dir()
+    run = session.current()
+    out = staging_dir(run.chapter, run.notebook) if run is not None else figure_dir()
     out.mkdir(parents=True, exist_ok=True)
     info = metadata()
     desc = json.dumps(info, sort_keys=True)
@@ -88,7 +114,6 @@ def save(fig, name: str, *, show: bool = True) -> Path:
         tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
         fig.savefig(tmp, metadata=meta, bbox_inches="tight")
         os.replace(tmp, path)
-    run = session.current()
     if run is not None and f"{name}.png" not in run.figures:
         run.figures.append(f"{name}.png")
     if show:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,6 +114,8 @@ def plan(
     """One job per notebook of the requested chapters (all when ``chapters`` is empty)."""
     if scale not in SCALES:
         raise UsageError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout_s}")
     root = root or paths.repo_root()
     build = build or paths.build_dir(root)
     found = discover(root)
@@ -141,12 +144,33 @@ def plan(
     return jobs
 
 
+def results_file(job: Job) -> Path:
+    return Path(job.build) / "results" / job.scale / job.chapter / f"{job.notebook}.json"
+
+
 def is_cached(job: Job) -> bool:
-    return (
-        Path(job.output).is_file()
-        and job.hash_file.is_file()
-        and job.hash_file.read_text().strip() == job.digest
-    )
+    """The executed notebook, its results and every figure they list exist, from a run with these inputs."""
+    if not (Path(job.output).is_file() and job.hash_file.is_file()
+            and job.hash_file.read_text().strip() == job.digest and results_file(job).is_file()):
+        return False
+    try:
+        listed = json.loads(results_file(job).read_text()).get("figures", [])
+    except (OSError, ValueError):
+        return False
+    figures = Path(job.build) / "figures" / job.chapter
+    return all((figures / name).is_file() and (figures / name).with_suffix(".svg").is_file() for name in listed)
+
+
+def _forget(job: Job) -> None:
+    """After a failed run: the outputs on disk no longer belong to the cached inputs, so nothing is cached,
+    and staged figures go where failed runs are kept."""
+    job.hash_file.unlink(missing_ok=True)
+    staged = Path(job.build) / ".staging" / job.chapter / job.notebook
+    if staged.is_dir():
+        kept = Path(job.build) / "failed" / job.chapter / "figures"
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, kept)
 
 
 def _kernel_env(job: Job) -> dict:
@@ -195,6 +219,7 @@ def execute_job(job: Job) -> JobResult:
         failed.parent.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             os.replace(tmp, failed)
+        _forget(job)
         return JobResult(job.key, "failed", time.time() - t0, _error_line(exc))
     os.replace(tmp, out)
     job.hash_file.write_text(job.digest + "\n")
@@ -247,10 +272,12 @@ class LocalExecutor:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 _quarantine_partial(job)
+                _forget(job)
                 return JobResult(job.key, "timeout", time.time() - t0,
                                  f"Timeout: exceeded {job.timeout_s:.0f} s")
             if result.is_file():
                 return JobResult(**json.loads(result.read_text()))
+            _forget(job)
             return JobResult(job.key, "failed", time.time() - t0,
                              f"WorkerDied: runner process exited with code {proc.returncode}")
 
@@ -282,10 +309,14 @@ class LocalExecutor:
         return [results[j.key] for j in jobs]
 
 
-def _claims_summary(job: Job) -> str:
-    path = Path(job.build) / "results" / job.scale / job.chapter / f"{job.notebook}.json"
-    if not path.is_file():
-        return "—"
+def _mtime(path: Path) -> float | None:
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def _claims_summary(job: Job, stale_mtime: float | None = None) -> str:
+    path = results_file(job)
+    if not path.is_file() or (stale_mtime is not None and _mtime(path) == stale_mtime):
+        return "—"  # no results, or only an earlier run's (this run failed before writing any)
     claims = json.loads(path.read_text()).get("claims", [])
     return f"{sum(c['held'] for c in claims)}/{len(claims)}"
 
@@ -297,18 +328,25 @@ def _record(jobs: list[Job], results: list[JobResult]) -> None:
     record = json.loads(path.read_text()) if path.is_file() else {}
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in results:
-        if r.status != "cached" or r.key not in record:
+        if r.status == "cached" and r.key in record and record[r.key].get("status") == "ok":
+            continue  # the run that made the cached outputs is the one on record
+        if r.status == "cached":  # outputs from an earlier successful run with the same inputs
+            record[r.key] = {"status": "ok", "seconds": 0.0, "error": None, "finished": now, "cached": True}
+        else:
             record[r.key] = {"status": r.status, "seconds": round(r.seconds, 2), "error": r.error, "finished": now}
     from interpbook.session import write_json_atomic
 
     write_json_atomic(path, record)
 
 
-def summary_table(jobs: list[Job], results: list[JobResult]) -> str:
+def summary_table(jobs: list[Job], results: list[JobResult], before: dict[str, float | None] | None = None) -> str:
+    """The run's table; ``before`` maps job keys to their results file's mtime before the run, so that a
+    failed row does not show an earlier run's claims."""
     rows = [("chapter", "notebook", "status", "seconds", "claims held")]
     for job, r in zip(jobs, results):
         status = r.status if r.status in ("ok", "cached") else r.status.upper()
-        rows.append((job.chapter, job.notebook, status, f"{r.seconds:.1f}", _claims_summary(job)))
+        stale = (before or {}).get(job.key) if r.status not in ("ok", "cached") else None
+        rows.append((job.chapter, job.notebook, status, f"{r.seconds:.1f}", _claims_summary(job, stale)))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -330,6 +368,7 @@ def run(jobs: list[Job], *, force: bool = False, executor: Executor | None = Non
         else:
             todo.append(job)
     n, t_all = len(todo), time.time()
+    before = {job.key: _mtime(results_file(job)) for job in todo}
     counter = iter(range(1, n + 1))
 
     def on_start(job):
@@ -344,7 +383,7 @@ def run(jobs: list[Job], *, force: bool = False, executor: Executor | None = Non
         results[r.key] = r
     ordered = [results[j.key] for j in jobs]
     _record(jobs, ordered)
-    print("\n" + summary_table(jobs, ordered), flush=True)
+    print("\n" + summary_table(jobs, ordered, before), flush=True)
     return ordered
 
 

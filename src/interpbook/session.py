@@ -119,6 +119,11 @@ def start(
     seed_everything(seed)
     settings = Settings(scales[scale], scale=scale, seed=seed, device=dev)
     _CURRENT = Run(chapter, notebook, scale, seed, str(dev), dict(scales[scale]), title, paper)
+    import shutil
+
+    from interpbook import figures
+
+    shutil.rmtree(figures.staging_dir(chapter, notebook), ignore_errors=True)  # an interrupted run's leftovers
     return settings
 
 
@@ -139,7 +144,8 @@ def provenance() -> dict:
 
     from interpbook import __version__
 
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # untracked files count where they can change a result (a new module, an uncommitted notebook)
+    status = _git("status", "--porcelain", "--untracked-files=all", "--", "src", "notebooks")
     return {
         "commit": _git("rev-parse", "--short=10", "HEAD") or "unknown",
         "dirty": bool(status) if status is not None else None,
@@ -197,6 +203,9 @@ def finish() -> dict:
         "figures": list(run.figures),
         "claims": [c.as_dict() for c in run.claims],
     }
+    from interpbook import figures
+
+    figures.install_staged(run.chapter, run.notebook)  # figures first: a failing holds claim still leaves them
     write_json_atomic(results_path(run), payload)
     claims.show(run.claims)
     if run.scale == "smoke":  # smoke only proves the code path runs: its numbers carry no verdict

@@ -369,7 +369,10 @@ def write_status_page(out_path, result_dirs, root: Path | None = None) -> Path:
 
 
 def main_status(root: Path) -> Path:
-    """Write ``<root>/build/status.md`` from ``<root>/build/results`` and the committed ``<root>/results``."""
+    """Write ``status.md`` in the build folder (``<root>/build`` or ``$INTERPBOOK_BUILD``, where the runner
+    writes results) from its ``results`` and the committed ``<root>/results``."""
+    from interpbook import paths
+
     root = Path(root)
-    return write_status_page(root / "build" / "status.md", [root / "build" / "results", root / "results"],
-                             root=root)
+    build = paths.build_dir(root)
+    return write_status_page(build / "status.md", [build / "results", root / "results"], root=root)
