@@ -173,3 +173,11 @@ def test_main_status_writes_build_status_md(book):
     out = status.main_status(book)
     assert out == book / "build" / "status.md"
     assert "{doc}`alpha/01_a </build/executed/notebooks/alpha/01_a>`" in out.read_text()
+
+
+def test_chapters_without_ci_results_are_named(book):
+    (book / "notebooks" / "delta").mkdir(parents=True)
+    (book / "notebooks" / "delta" / "01_d.py").write_text("# a chapter never run\n")
+    text = page(book)
+    assert "no `ci` results" in text and "`delta`" in text
+    assert "`alpha`" not in text.split("no `ci` results")[1].split("\n")[0]

@@ -334,6 +334,10 @@ def render(entries: list[dict], result_dirs, root: Path | None = None) -> str:
         *_totals_table(by_scale),
         "",
     ]
+    missing = _chapters_without_ci_results(entries, root)
+    if missing:
+        lines += ["Chapters with notebooks but no `ci` results in these folders (not run yet, or run at another "
+                  f"scale only): {', '.join(f'`{c}`' for c in missing)}.", ""]
     bib = _bib_keys(root)
     for scale, scale_entries in by_scale.items():
         lines += [f"## Scale `{scale}`", ""]
@@ -343,6 +347,16 @@ def render(entries: list[dict], result_dirs, root: Path | None = None) -> str:
         for chapter, chapter_entries in chapters.items():
             lines += _chapter_section(chapter, chapter_entries, root, bib)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _chapters_without_ci_results(entries: list[dict], root: Path | None) -> list[str]:
+    """Chapters found under ``<root>/notebooks`` that have no ``ci`` entry (results or run record)."""
+    if root is None or not (Path(root) / "notebooks").is_dir():
+        return []
+    from interpbook.runner import discover
+
+    seen = {e["chapter"] for e in entries if e["scale"] == "ci"}
+    return [c for c in discover(Path(root)) if c not in seen]
 
 
 def write_status_page(out_path, result_dirs, root: Path | None = None) -> Path:
