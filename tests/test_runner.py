@@ -211,3 +211,21 @@ def test_timeout_must_be_positive(tmp_path):
     root = make_repo(tmp_path, {"good/01_good": GOOD})
     with pytest.raises(runner.UsageError, match="--timeout must be a positive"):
         jobs_for(root, timeout_s=0)
+
+
+def test_ctrl_c_stops_the_running_notebooks(tmp_path):
+    import signal
+
+    root = make_repo(tmp_path, {"slow/01_slow": SLOW, "zlater/01_later": GOOD})
+    env = dict(os.environ, INTERPBOOK_BUILD=str(root / "build"))
+    proc = subprocess.Popen([sys.executable, "-m", "interpbook", "run", "--scale", "ci", "--jobs", "1"], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(8)  # the slow notebook's kernel is running by now
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert time.time() - t0 < 30, "the 60 s notebook was killed, not waited for"
+    assert "interrupted" in out
+    assert not (root / "build" / "executed" / "notebooks" / "zlater").exists(), "nothing else was started"
+    assert not list((root / "build").rglob("*.running.ipynb"))

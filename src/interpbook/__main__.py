@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except (runner.UsageError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the running notebooks were stopped; no summary", file=sys.stderr)
+        return 130
     _write_status(root)
     failed = [r for r in results if r.status not in ("ok", "cached")]
     if args.command == "chapter":

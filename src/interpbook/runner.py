@@ -255,17 +255,24 @@ class LocalExecutor:
             raise UsageError(f"--jobs must be at least 1, got {workers}")
         self.workers = workers
         self.heartbeat_s = heartbeat_s
+        self._running: dict[str, tuple[Job, subprocess.Popen]] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def _run_one(self, job: Job) -> JobResult:
         t0 = time.time()
         with tempfile.TemporaryDirectory(prefix="interpbook-job-") as tmp:
             spec, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             spec.write_text(json.dumps(asdict(job)))
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "interpbook.runner", str(spec), str(result)],
-                env=_kernel_env(job),
-                start_new_session=True,  # so a timeout can kill the kernel too
-            )
+            with self._lock:
+                if self._stopping:
+                    return JobResult(job.key, "failed", 0.0, "Interrupted: not started")
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "interpbook.runner", str(spec), str(result)],
+                    env=_kernel_env(job),
+                    start_new_session=True,  # so a timeout can kill the kernel too (and Ctrl-C does not reach it)
+                )
+                self._running[job.key] = (job, proc)
             try:
                 proc.wait(timeout=job.timeout_s)
             except subprocess.TimeoutExpired:
@@ -275,6 +282,9 @@ class LocalExecutor:
                 _forget(job)
                 return JobResult(job.key, "timeout", time.time() - t0,
                                  f"Timeout: exceeded {job.timeout_s:.0f} s")
+            finally:
+                with self._lock:
+                    self._running.pop(job.key, None)
             if result.is_file():
                 return JobResult(**json.loads(result.read_text()))
             _forget(job)
@@ -295,18 +305,41 @@ class LocalExecutor:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = {pool.submit(task, job): job for job in jobs}
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=self.heartbeat_s, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = futures[fut]
-                    results[job.key] = fut.result()
-                    on_done(job, results[job.key])
-                if pending and not done:
-                    now = time.time()
-                    with lock:
-                        running = [f"{k} ({now - t:.0f} s)" for k, t in started.items() if k not in results]
-                    print(f"  ... still running: {', '.join(running)}", flush=True)
+            try:
+                self._wait_all(futures, pending, results, started, lock, on_done)
+            except KeyboardInterrupt:
+                self.stop()
+                raise
         return [results[j.key] for j in jobs]
+
+    def stop(self) -> None:
+        """Start no more jobs and kill the running ones (their kernels included); their partial outputs are
+        moved out of the book's folders and their cache entries forgotten."""
+        with self._lock:
+            self._stopping = True
+            running = list(self._running.values())
+        for job, proc in running:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            _quarantine_partial(job)
+            _forget(job)
+        print(f"\ninterrupted: stopped {len(running)} running notebook(s); nothing else was started", flush=True)
+
+    def _wait_all(self, futures, pending, results, started, lock, on_done) -> None:
+        while pending:
+            done, pending = wait(pending, timeout=self.heartbeat_s, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = futures[fut]
+                results[job.key] = fut.result()
+                on_done(job, results[job.key])
+            if pending and not done:
+                now = time.time()
+                with lock:
+                    running = [f"{k} ({now - t:.0f} s)" for k, t in started.items() if k not in results]
+                print(f"  ... still running: {', '.join(running)}", flush=True)
 
 
 def _mtime(path: Path) -> float | None:
