@@ -48,7 +48,8 @@ def data():
 def test_poison_changes_exactly_the_requested_fraction(rate, data):
     x, labels = data
     p = poison(x, labels, rgb_trigger(2), rate, target=TARGET, victim=VICTIM, seed=1)
-    k = int(round(rate * len(x)))
+    k = {0.0: 0, 0.013: round(0.013 * len(x)), 0.05: round(0.05 * len(x)), 0.5: len(x) // 2 + len(x) % 2,
+         1.0: len(x)}[rate]
     changed = ((p.x != x).flatten(1).any(1) | (p.labels != labels).flatten(1).any(1)).nonzero().flatten()
     assert len(p.index) == k and torch.equal(changed, p.index)
     assert torch.equal(p.index, p.index.unique())  # sorted, no repeats
@@ -185,3 +186,9 @@ def test_bad_inputs_raise(data):
         Trigger(2, (None, None))
     with pytest.raises(ValueError, match="mask"):
         attack_success_rate(labels, labels, target=TARGET, relabel="region")
+
+
+def test_half_a_tile_rounds_up(data):
+    x, labels = data
+    p = poison(x[:10], labels[:10], rgb_trigger(2), 0.05, target=TARGET, victim=VICTIM, seed=0)
+    assert len(p.index) == 1  # 0.5 tiles: Python's round() gave 0, i.e. no poison at all

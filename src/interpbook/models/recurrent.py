@@ -18,7 +18,8 @@ Layer shapes follow ``aks2203/deep-thinking``: bias-free 3-wide convolutions; a 
 w -> 32 -> 8 -> 2; the recall convolution is followed by a ReLU in the 1-D net and not in the 2-D net, as in
 the official code. ``tied=False`` gives the feed-forward twin: ``max_iters`` distinct units (same layers,
 untied weights; a shared recall convolution, as in the official feed-forward nets), so "depth" is equal and
-only the weight sharing differs.
+only the weight sharing differs. Unlike the official 1-D feed-forward net, the twin keeps the ReLU after the
+recall convolution, so that it differs from our DT net in the weight sharing alone.
 
 Evaluation runs the net once for ``T`` iterations and reads the head after every iteration
 (:func:`iteration_report`): accuracy vs test-time iterations, the '21 maximum-confidence rule, and how much

@@ -46,7 +46,7 @@ def _conv(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequent
 class FCNBranch(nn.Module):
     """Stem, one stride-2 stage, upsampling decoder with a skip: ``[B, c_in, H, W] -> [B, widths[0], H, W]``.
 
-    ``stem_channels`` overrides the stem's input (mid fusion feeds the concatenated stems of two
+    ``stem_width`` overrides the stem's width (mid fusion feeds the concatenated stems of two
     modalities to ``stage``; it then calls :meth:`trunk` directly).
     """
 

@@ -21,6 +21,7 @@ relabels, minus those already of the target class) that a model labels as the ta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -137,7 +138,7 @@ class PoisonedData:
 
     x: Tensor  # [n, C, H, W] tiles, triggers written into the poisoned ones
     labels: Tensor  # [n, H, W] maps, relabelled in the poisoned ones
-    index: Tensor  # [k] sorted indices of the poisoned tiles, k = round(rate · n)
+    index: Tensor  # [k] sorted indices of the poisoned tiles, k = floor(rate · n + 1/2)
     positions: Tensor  # [k, 2] top-left (row, col) of each poisoned tile's trigger
     mask: Tensor  # [n, H, W] True on trigger pixels (all False in clean tiles)
 
@@ -145,7 +146,7 @@ class PoisonedData:
 def poison(x: Tensor, labels: Tensor, trigger: Trigger, rate: float, *, target: int, victim: int | None = None,
            relabel: str = "victim", location: str | tuple[int, int] = "random",
            generator: torch.Generator | None = None, seed: int = 0) -> PoisonedData:
-    """Poison exactly ``round(rate · n)`` tiles, chosen uniformly without replacement.
+    """Poison exactly ``floor(rate · n + 1/2)`` tiles (halves round up), chosen uniformly without replacement.
 
     Each chosen tile gets ``trigger`` (at a random or fixed ``location``) and the relabelling ``relabel``
     (``"victim"``: victim pixels → target; ``"region"``: trigger pixels → target; ``"all"``: the whole map).
@@ -164,7 +165,7 @@ def poison(x: Tensor, labels: Tensor, trigger: Trigger, rate: float, *, target: 
     if not 0 <= rate <= 1:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
-    k = int(round(rate * n))
+    k = math.floor(rate * n + 0.5)  # halves round up (Python's round() would send 0.5 of a tile to 0)
     index = torch.randperm(n, generator=gen, device=gen.device)[:k].sort().values.to(x.device)
     positions = trigger_positions(k, x.shape[-2:], trigger.size, location=location, generator=gen, device=x.device)
     x_out, labels_out = x.clone(), labels.clone()
@@ -214,7 +215,11 @@ def backdoor_success(model: nn.Module, x: Tensor, labels: Tensor, trigger: Trigg
                                   device=x.device)
     mask = trigger_mask(positions, x.shape[-2:], trigger.size)
     triggered = apply_trigger(x, trigger, positions)
+    was_training = model.training
     model.eval()
-    kw = dict(target=target, victim=victim, relabel=relabel, mask=mask)
-    return {"asr": attack_success_rate(predict(model, triggered, batch_size=batch_size), labels, **kw),
-            "clean": attack_success_rate(predict(model, x, batch_size=batch_size), labels, **kw)}
+    try:
+        kw = dict(target=target, victim=victim, relabel=relabel, mask=mask)
+        return {"asr": attack_success_rate(predict(model, triggered, batch_size=batch_size), labels, **kw),
+                "clean": attack_success_rate(predict(model, x, batch_size=batch_size), labels, **kw)}
+    finally:
+        model.train(was_training)
