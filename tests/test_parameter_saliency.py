@@ -386,3 +386,11 @@ def test_planted_corners_and_bad_arguments():
         planted_digits(side=9)
     with pytest.raises(ValueError, match="halo"):
         d.region(halo=-1)
+
+
+def test_planted_target_must_be_a_digit_class():
+    from interpbook.data.planted import planted_digits
+
+    for bad in (7.5, -1, 10, True):
+        with pytest.raises(ValueError, match="target"):
+            planted_digits(target=bad)

@@ -12,8 +12,9 @@ the plan for Brown et al. (2023):
 * **Repeated segment.** With probability ``p_repeat`` (0.5) a sequence also contains a segment of
   ``repeat_len`` (6..10) uniformly random content tokens *twice*, at two random non-overlapping places; the
   chain resumes from the last token of each copy. The first copy is unpredictable (about log(vocab - 1) nats a
-  token), the second is predictable only by looking back -- the job of an induction head, i.e. of a second
-  layer composing with the first. This is what makes depth matter.
+  token), and so is the second copy's first token; the rest of the second copy is predictable only by looking
+  back -- the job of an induction head, i.e. of a second layer composing with the first. This is what makes
+  depth matter. (The copy loss therefore has a floor of about log(vocab - 1) / E[length] nats a token.)
 
 How long learning takes (measured on this CPU, defaults, AdamW 3e-3, batch 32): the chain is learned within a
 few hundred steps (held-out loss ~2.4 nats against a unigram entropy of ~4.0), but the copy loss of a 2-layer,
