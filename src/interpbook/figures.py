@@ -48,9 +48,9 @@ def figure_dir(chapter: str | None = None) -> Path:
     return paths.build_dir() / "figures" / slug
 
 
-def staging_dir(chapter: str, notebook: str) -> Path:
+def staging_dir(chapter: str, notebook: str, build: Path | None = None) -> Path:
     """Where a running notebook's figures wait until :func:`interpbook.finish` installs them."""
-    return paths.build_dir() / ".staging" / chapter / notebook
+    return (build or paths.build_dir()) / ".staging" / chapter / notebook
 
 
 def install_staged(chapter: str, notebook: str) -> list[Path]:

@@ -165,7 +165,9 @@ def _forget(job: Job) -> None:
     """After a failed run: the outputs on disk no longer belong to the cached inputs, so nothing is cached,
     and staged figures go where failed runs are kept."""
     job.hash_file.unlink(missing_ok=True)
-    staged = Path(job.build) / ".staging" / job.chapter / job.notebook
+    from interpbook.figures import staging_dir
+
+    staged = staging_dir(job.chapter, job.notebook, Path(job.build))
     if staged.is_dir():
         kept = Path(job.build) / "failed" / job.chapter / "figures"
         shutil.rmtree(kept, ignore_errors=True)

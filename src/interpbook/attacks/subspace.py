@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from interpbook.attacks.pgd import dual_exponent, parse_norm, perturb
+from interpbook.models.basic import eval_mode
 
 
 def pixel_masks(n: int, shape: tuple[int, ...], dims: list[int], *, generator=None, device=None) -> Tensor:
@@ -62,12 +63,8 @@ def patch_masks(n: int, shape: tuple[int, int, int], sides: list[int], *, genera
 @torch.no_grad()
 def is_adversarial(model, x_adv: Tensor, y: Tensor) -> Tensor:
     """Misclassified in eval mode (as :func:`perturb` judges), the model's mode given back: ``[batch]`` bool."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return model(x_adv).argmax(1) != y
-    finally:
-        model.train(was_training)
 
 
 def success_grid(model, x, y, *, norm, eps_grid, masks, chunk: int = 8192, **pgd) -> np.ndarray:

@@ -35,11 +35,13 @@ l_inf ball of radius ``eps`` around ``x`` and in the box ``[0, 1]``, follow the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from interpbook.models.basic import eval_mode
 
 ATTACKS: dict[str, dict] = {  # name -> keyword arguments of :func:`sign_attack`
     "FGSM": dict(steps=1),
@@ -136,18 +138,6 @@ def input_diversity(x: Tensor, p: float, *, ratio: float = 1.25, generator: torc
     return torch.where(apply.view(-1, 1, 1, 1), out, x)
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode and give it back in the mode it came in (an attack inside a training loop
-    must not switch the loop's model to eval for good)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
 
@@ -177,7 +167,7 @@ def sign_attack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: in
     if decay < 0 or step_factor <= 0:
         raise ValueError(f"decay (momentum) must be >= 0 and step_factor > 0, got {decay}, {step_factor}")
     alpha = step_factor * eps / steps if alpha is None else alpha
-    with _eval_mode(model):
+    with eval_mode(model):
         return _sign_attack(model, x, y, eps, steps, alpha, decay, nesterov, random_start, diversity, kernel, sigma,
                             scales, generator)
 
@@ -224,7 +214,7 @@ def attack(name: str, model: nn.Module, x: Tensor, y: Tensor, *, eps: float, ste
 @torch.no_grad()
 def fooling_rate(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> float:
     """Among the examples ``model`` classifies correctly when clean, the fraction it gets wrong on ``x_adv``."""
-    with _eval_mode(model):
+    with eval_mode(model):
         right = model(x).argmax(1) == y
         if not right.any():
             return float("nan")
@@ -245,7 +235,7 @@ def transfer_outcomes(adversarials: Sequence[Tensor], targets: Sequence[nn.Modul
     """
     with contextlib.ExitStack() as modes:
         for t in targets:
-            modes.enter_context(_eval_mode(t))
+            modes.enter_context(eval_mode(t))
         valid = torch.stack([t(x).argmax(1) == y for t in targets])
         fooled = torch.stack([torch.stack([t(xa).argmax(1) != y for t in targets]) for xa in adversarials])
     return fooled, valid
@@ -290,7 +280,7 @@ def ila(model: nn.Module, layer: nn.Module, x: Tensor, x_ref: Tensor, *, eps: fl
     store: dict[str, Tensor] = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("h", out))
     try:
-        with _eval_mode(model):
+        with eval_mode(model):
             with torch.no_grad():
                 model(x)
                 h0 = store["h"].flatten(1)

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+
+from interpbook.models.basic import eval_mode
 
 STRATEGIES = ("top", "least", "random")
 RANKINGS = ("signed", "abs")
@@ -78,16 +79,6 @@ def filter_layout(model: nn.Module) -> FilterLayout:
     return FilterLayout(tuple(names), tuple(sizes))
 
 
-@contextmanager
-def _eval_mode(model: nn.Module):
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
-
-
 def _check_xy(x: Tensor, y: Tensor) -> None:
     if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
         raise ValueError(f"expected inputs [n, ...] and labels [n], got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -123,7 +114,7 @@ def per_sample_grads(model: nn.Module, x: Tensor, y: Tensor, *, names: Sequence[
         raise ValueError(f"unknown parameter {unknown[0]!r}; the model has: {', '.join(params)}")
     wrt = {n: params[n].detach() for n in names}
     g = vmap(grad(_loss_fn(model, names)), in_dims=(None, 0, 0))
-    with _eval_mode(model):
+    with eval_mode(model):
         chunks = [g(wrt, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
     return {n: torch.cat([c[n] for c in chunks]) for n in names}
 
@@ -249,7 +240,7 @@ def input_space_saliency(model: nn.Module, x: Tensor, y: Tensor, stats: Saliency
         return F.cosine_similarity(s, s.detach() * factor, dim=0)
 
     g = vmap(grad(matching))
-    with _eval_mode(model):
+    with eval_mode(model):
         gx = torch.cat([g(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)])
     return gx.amax(1).abs() if gx.dim() == 4 else gx.abs()
 
@@ -340,7 +331,7 @@ def pruned_logits(model: nn.Module, x: Tensor, drop: Tensor, *, bias: bool = Fal
 
     run = vmap(one)
     out = []
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for i in range(0, len(x), batch_size):
             keep = {n: m.to(x) for n, m in layout.keep_masks(drop[i:i + batch_size]).items()}
             out.append(run(keep, x[i:i + batch_size]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +49,18 @@ class Linear(nn.Module):
     @property
     def bias(self) -> Tensor:  # [classes]
         return self.linear.bias
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode and give it back in the mode it came in (an evaluation or attack inside a
+    training loop must not leave the loop's model in eval mode)."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from interpbook.models.basic import eval_mode
 from interpbook.models.segmentation import predict
 
 RELABEL_MODES = ("victim", "region", "all")
@@ -215,11 +216,7 @@ def backdoor_success(model: nn.Module, x: Tensor, labels: Tensor, trigger: Trigg
                                   device=x.device)
     mask = trigger_mask(positions, x.shape[-2:], trigger.size)
     triggered = apply_trigger(x, trigger, positions)
-    was_training = model.training
-    model.eval()
-    try:
-        kw = dict(target=target, victim=victim, relabel=relabel, mask=mask)
+    kw = dict(target=target, victim=victim, relabel=relabel, mask=mask)
+    with eval_mode(model):
         return {"asr": attack_success_rate(predict(model, triggered, batch_size=batch_size), labels, **kw),
                 "clean": attack_success_rate(predict(model, x, batch_size=batch_size), labels, **kw)}
-    finally:
-        model.train(was_training)
